@@ -1,0 +1,242 @@
+// The forkmatrix command line. Usage errors and broken suites get one clear line each and a non-zero exit;
+// a completed run exits 0 whatever the verdicts (the gate is the command that judges).
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSuite, formatProblems, selectCases } from './cases.ts';
+import { parseBudget } from './budget.ts';
+import { run } from './run.ts';
+import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId } from './matrix.ts';
+import { toHTML } from './html.ts';
+import { adapters } from './registry.ts';
+import { RUNTIMES, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export class UsageError extends Error {}
+
+const COMMON = {
+  help: { type: 'boolean', short: 'h' },
+  runtime: { type: 'string', multiple: true },
+  preload: { type: 'string', multiple: true },
+  libc: { type: 'string', multiple: true },
+  cache: { type: 'string' },
+  suites: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+const HELP: Record<string, string> = {
+  main: `forkmatrix: what works in the child of a multithreaded fork(), per libc, runtime and allocator
+
+Usage: forkmatrix <command> [options]
+
+Commands:
+  run        run cases and print the matrix (results/<run>/: TAP, matrix.json, matrix.md, index.html)
+  list       list cases, environments and the runtimes found
+  validate   check every case file; exit 1 on any problem
+  report     build the matrix from TAP streams (results dirs or .tap files)
+
+Run 'forkmatrix <command> --help' for the options of a command.`,
+  run: `Usage: forkmatrix run [options]
+
+  --suite LIST       runtimes or runtime/family to run, comma separated (default: all): libc,python
+  --case GLOB        case ids or runtime/family/id keys, * wildcards, comma separated
+  --env LIST         environments to use (default: every one available; see 'forkmatrix list')
+  --budget B         quick (default: at most 400 forks / 3 s per cell), full (the case's budget) or a fork count
+  --jobs N           cells run in parallel (default: the number of cores, ${os.cpus().length} here)
+  --seed S           seed of the fork-delay schedule (default: a random seed per cell, always recorded)
+  --fail-fast        stop each cell at its first failure
+  --out DIR          results root (default: results/)
+  --runtime R=PATH   add an interpreter, e.g. --runtime python=/usr/bin/python3.11 (repeatable)
+  --shard I/N        run the I-th of N deterministic slices of the cells (for CI matrices)
+  --suites DIR       case files to use instead of suites/ (same layout: DIR/<runtime>/<family>.yaml)
+  --cache DIR        where compiled cases and provisioned environments live (default: $FORKMATRIX_CACHE or ~/.cache/forkmatrix)
+  --no-color         plain output`,
+  list: `Usage: forkmatrix list [--runtime R=PATH]
+
+Lists the cases (by runtime and family), the environments with their state, and the runtimes found.`,
+  validate: `Usage: forkmatrix validate [DIR]
+
+Checks every suites/<runtime>/<family>.yaml (or those under DIR). Prints file:line:col: path: problem for each
+mistake and exits 1; prints a count and exits 0 when all is well.`,
+  report: `Usage: forkmatrix report [--out DIR] PATH...
+
+Reads TAP streams (directories are searched for *.tap) from any number of runs or machines, merges identical
+cells (counts add up), and writes matrix.json, matrix.md and index.html to --out (default: the first PATH when it
+is a directory).`,
+};
+
+function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, cmd: string) {
+  try {
+    return parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}\n(see 'forkmatrix ${cmd} --help')`);
+  }
+}
+
+function adapterOptions(v: { runtime?: string[]; preload?: string[]; libc?: string[]; cache?: string }): AdapterOptions {
+  const extraRuntimes = (v.runtime ?? []).map((s) => {
+    const m = /^([a-z]+)=(.+)$/.exec(s);
+    if (!m || !RUNTIMES.includes(m[1] as RuntimeName)) throw new UsageError(`--runtime ${s}: expected NAME=PATH with NAME one of ${RUNTIMES.join(', ')}, e.g. --runtime python=/usr/bin/python3.11`);
+    return { runtime: m[1] as RuntimeName, path: path.resolve(m[2]) };
+  });
+  return { cacheDir: cacheDir(v.cache), extraRuntimes, preload: v.preload ?? [], libc: v.libc ?? [] };
+}
+
+export function cacheDir(flag?: string): string {
+  return path.resolve(flag ?? process.env.FORKMATRIX_CACHE ?? path.join(os.homedir(), '.cache', 'forkmatrix'));
+}
+
+function suitesDir(flag?: string): string | undefined {
+  return flag ? path.resolve(flag) : undefined;
+}
+
+async function loadValidSuite(dir?: string) {
+  const suite = await loadSuite(REPO, suitesDir(dir));
+  if (suite.problems.length) {
+    throw new UsageError(`${formatProblems(suite.problems)}\n${suite.problems.length} problem(s) in the case files: fix them (see suites/README.md); nothing was run`);
+  }
+  return suite;
+}
+
+async function allEnvironments(opts: AdapterOptions): Promise<Environment[]> {
+  const out: Environment[] = [];
+  for (const a of adapters) out.push(...(await a.environments(opts)));
+  return out;
+}
+
+const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : null);
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    suite: { type: 'string' }, case: { type: 'string' }, env: { type: 'string' }, budget: { type: 'string' },
+    jobs: { type: 'string' }, seed: { type: 'string' }, 'fail-fast': { type: 'boolean' }, out: { type: 'string' },
+    shard: { type: 'string' }, 'no-color': { type: 'boolean' }, 'env-check': { type: 'boolean' },
+  }, 'run');
+  if (v.help) return help('run');
+  const budget = parseBudget(v.budget ?? 'quick');
+  if (!budget) throw new UsageError(`--budget ${v.budget}: expected quick, full or a number of forks`);
+  const jobs = v.jobs ? Number(v.jobs) : os.cpus().length;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${v.jobs}: expected a whole number >= 1`);
+  const seed = v.seed != null ? Number(v.seed) : null;
+  if (seed != null && (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 31)) throw new UsageError(`--seed ${v.seed}: expected a whole number from 0 to 2147483647`);
+  let shard = null;
+  if (v.shard) {
+    const m = /^(\d+)\/(\d+)$/.exec(v.shard);
+    if (!m || +m[1] < 1 || +m[1] > +m[2]) throw new UsageError(`--shard ${v.shard}: expected I/N with 1 <= I <= N, e.g. --shard 1/4`);
+    shard = { index: +m[1], count: +m[2] };
+  }
+  const suite = await loadValidSuite(v.suites);
+  const suites = list(v.suite);
+  for (const s of suites ?? []) {
+    const [rt, fam] = s.split('/');
+    if (!RUNTIMES.includes(rt as RuntimeName)) throw new UsageError(`--suite ${s}: unknown runtime '${rt}'; use ${RUNTIMES.join(', ')} (or runtime/family)`);
+    if (fam && !suite.cases.some((c) => c.runtime === rt && c.family === fam)) throw new UsageError(`--suite ${s}: no family '${fam}' in suites/${rt}/`);
+  }
+  const cases = selectCases(suite.cases, suites, list(v.case));
+  if (!cases.length) throw new UsageError(`no case matches --suite ${v.suite ?? '(all)'} --case ${v.case ?? '(all)'}: see 'forkmatrix list'`);
+  const aopts = adapterOptions(v);
+  let envs = await allEnvironments(aopts);
+  const wanted = list(v.env);
+  if (wanted) {
+    const unknown = wanted.filter((w) => !envs.some((e) => e.id === w));
+    if (unknown.length) throw new UsageError(`--env ${unknown.join(',')}: not available here; available: ${envs.map((e) => e.id).join(', ')} (see 'forkmatrix list')`);
+    envs = envs.filter((e) => wanted.includes(e.id));
+  }
+  const tty = process.stderr.isTTY;
+  const color = tty && !v['no-color'] && !process.env.NO_COLOR;
+  const t0 = performance.now();
+  const ac = new AbortController();
+  const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)}s`;
+  process.stderr.write(`forkmatrix: ${cases.length} case(s) x ${envs.length} environment(s), budget ${v.budget ?? 'quick'}, ${jobs} job(s)\n`);
+  const outcome = await run({
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs,
+    budget, jobs, seed, failFast: !!v['fail-fast'], shard, replayExtra: v.suites ? ` --suites ${v.suites}` : '', envCheck: !!v['env-check'], signal: ac.signal,
+    onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
+    onCellDone: ({ done, total, cell }) => {
+      const line = `[${done}/${total} ${elapsed()}] ${cell.case} on ${columnId(cell)}: ${cellLabel(cell)}${cell.verdict === 'skip' || cell.verdict === 'error' ? ` (${(cell.reason ?? '').split('\n')[0].slice(0, 120)})` : ''}`;
+      if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
+      else process.stderr.write(line + '\n');
+    },
+  });
+  if (tty) process.stderr.write('\r\x1b[2K');
+  process.stdout.write(toTerminal(outcome.matrix, color));
+  const by = (k: string) => outcome.cells.filter((c) => c.verdict === k).length;
+  process.stdout.write(`\n${outcome.matrix.summary.map(summaryLine).join('\n')}\n`);
+  process.stdout.write(
+    `\n${outcome.cells.length} cells in ${elapsed()}: ${by('pass')} pass, ${by('fail')} fail, ${by('skip')} skip, ${by('error')} error. Results: ${path.relative(process.cwd(), outcome.dir) || '.'}/{*.tap,matrix.json,matrix.md,index.html}\n`,
+  );
+  return 0;
+}
+
+async function cmdList(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {}, 'list');
+  if (v.help) return help('list');
+  const suite = await loadSuite(REPO, suitesDir(v.suites));
+  const aopts = adapterOptions(v);
+  let out = 'Cases:\n';
+  for (const rt of RUNTIMES) {
+    const cs = suite.cases.filter((c) => c.runtime === rt);
+    if (!cs.length) continue;
+    out += `  ${rt} (${cs.length})\n`;
+    for (const fam of [...new Set(cs.map((c) => c.family))]) out += `    ${fam}: ${cs.filter((c) => c.family === fam).map((c) => c.id).join(', ')}\n`;
+  }
+  if (suite.problems.length) out += `  (${suite.problems.length} problem(s) in the case files: run 'forkmatrix validate')\n`;
+  out += '\nEnvironments:\n';
+  for (const a of adapters) for (const s of await a.status(aopts)) out += `  ${s.id.padEnd(24)} ${s.state.padEnd(13)} ${s.detail}\n`;
+  out += '\nRuntimes:\n';
+  for (const e of await allEnvironments(aopts)) {
+    for (const r of e.runtimes) out += `  ${e.id.padEnd(24)} ${r.runtime.padEnd(7)} ${r.version.padEnd(14)} ${r.executable}\n`;
+    for (const m of e.missing) out += `  ${e.id.padEnd(24)} ${m.runtime.padEnd(7)} ${'missing'.padEnd(14)} ${m.reason}\n`;
+  }
+  process.stdout.write(out);
+  return 0;
+}
+
+async function cmdValidate(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, {}, 'validate');
+  if (v.help) return help('validate');
+  const suite = await loadSuite(REPO, suitesDir(positionals[0] ?? v.suites));
+  if (suite.problems.length) {
+    process.stderr.write(`${formatProblems(suite.problems)}\n${suite.problems.length} problem(s) in ${suite.files.length} file(s)\n`);
+    return 1;
+  }
+  process.stdout.write(`${suite.cases.length} cases in ${suite.files.length} files: all valid\n`);
+  return 0;
+}
+
+async function cmdReport(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, { out: { type: 'string' } }, 'report');
+  if (v.help) return help('report');
+  if (!positionals.length) throw new UsageError(`report needs at least one results directory or .tap file (see 'forkmatrix report --help')`);
+  const m = await matrixFromTap(positionals.map((p) => path.resolve(p))).catch((e: Error) => {
+    throw new UsageError(`report: ${e.message}`);
+  });
+  if (!m.sources.length) throw new UsageError(`report: no .tap files under ${positionals.join(', ')}`);
+  const out = path.resolve(v.out ?? positionals[0]);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'matrix.json'), toJSON(m));
+  writeFileSync(path.join(out, 'matrix.md'), toMarkdown(m));
+  writeFileSync(path.join(out, 'index.html'), toHTML(m));
+  for (const p of m.problems) process.stderr.write(`forkmatrix: ${p}\n`);
+  process.stdout.write(toTerminal(m, process.stdout.isTTY && !process.env.NO_COLOR));
+  process.stdout.write(`\n${m.summary.map(summaryLine).join('\n')}\n\nmerged ${m.sources.length} stream(s) into ${path.relative(process.cwd(), out) || '.'}/{matrix.json,matrix.md,index.html}\n`);
+  return 0;
+}
+
+function help(cmd: string): number {
+  process.stdout.write(HELP[cmd] + '\n');
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport };
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') return help('main');
+  const f = COMMANDS[cmd];
+  if (!f) throw new UsageError(`unknown command '${cmd}': use one of ${Object.keys(COMMANDS).join(', ')} (forkmatrix --help)`);
+  return f(rest);
+}

@@ -1,0 +1,263 @@
+// The matrix: built only from TAP streams (so results from many machines merge), rendered as JSON for tools,
+// Markdown for READMEs, a static HTML page, and a terminal table.
+
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { readStream } from './tap.ts';
+import { compareVersions } from './schema.ts';
+import { fmtRate, ruleOfThree, wilson } from './stats.ts';
+import type { CellResult, LibcProof, PromiseLevel, RuntimeName } from './types.ts';
+
+export interface Column {
+  id: string; // env · runtime version
+  env: string;
+  libc: LibcProof | null;
+  runtime: RuntimeName;
+  runtime_version: string;
+}
+
+export interface Row {
+  key: string;
+  runtime: RuntimeName;
+  family: string;
+  id: string;
+  title: string;
+  level: PromiseLevel;
+  cite: string[];
+  file: string;
+  source: string;
+}
+
+export interface EnvSummary {
+  column: string;
+  runtime: RuntimeName;
+  judged: number; // cells with a verdict of pass/fail on a judged promise
+  hold: number;
+  fail: number;
+  known: number;
+  skip: number;
+  error: number;
+}
+
+export interface Matrix {
+  generated: string;
+  sources: string[];
+  columns: Column[];
+  rows: Row[];
+  /** cells[rowKey][columnId] */
+  cells: Record<string, Record<string, CellResult>>;
+  summary: EnvSummary[];
+  problems: string[];
+}
+
+const RT_ORDER: RuntimeName[] = ['libc', 'python', 'ruby', 'node'];
+
+export function columnId(c: Pick<CellResult, 'env' | 'runtime' | 'runtime_version'>): string {
+  return c.runtime === 'libc' ? `${c.env} · ${c.runtime_version}` : `${c.env} · ${c.runtime} ${c.runtime_version}`;
+}
+
+function verdictRank(v: string): number {
+  return ({ fail: 3, pass: 2, error: 1, skip: 0 } as Record<string, number>)[v] ?? 0;
+}
+
+/** Merge two results of the same cell (shards, repeated runs, other machines with the same environment). */
+export function mergeCells(a: CellResult, b: CellResult): CellResult {
+  if (a.verdict === 'skip' || a.verdict === 'error') if (verdictRank(b.verdict) > verdictRank(a.verdict)) return b;
+  if (b.verdict === 'skip' || b.verdict === 'error') return a;
+  const forks = a.forks + b.forks;
+  const failures = a.failures + b.failures;
+  const first = a.first_failure ?? b.first_failure;
+  return {
+    ...a,
+    verdict: failures ? 'fail' : 'pass',
+    kind: a.kind ?? b.kind,
+    known: a.known ?? b.known,
+    forks,
+    failures,
+    counts: { ok: a.counts.ok + b.counts.ok, hang: a.counts.hang + b.counts.hang, crash: a.counts.crash + b.counts.crash, wrong: a.counts.wrong + b.counts.wrong },
+    rate: forks ? failures / forks : 0,
+    interval: wilson(failures, forks),
+    missable: failures ? null : ruleOfThree(forks),
+    elapsed_ms: a.elapsed_ms + b.elapsed_ms,
+    first_failure: first,
+    failures_seen: [...(a.failures_seen ?? []), ...(b.failures_seen ?? [])].slice(0, 5),
+    seed: a.first_failure ? a.seed : b.first_failure ? b.seed : a.seed,
+    replay: a.first_failure ? a.replay : b.first_failure ? b.replay : a.replay,
+  };
+}
+
+export function buildMatrix(cells: CellResult[], sources: string[] = [], problems: string[] = []): Matrix {
+  const columns = new Map<string, Column>();
+  const rows = new Map<string, Row>();
+  const grid: Record<string, Record<string, CellResult>> = {};
+  for (const c of cells) {
+    const col = columnId(c);
+    if (!columns.has(col)) columns.set(col, { id: col, env: c.env, libc: c.libc, runtime: c.runtime, runtime_version: c.runtime_version });
+    if (!rows.has(c.case)) {
+      const [, family = c.family, id = c.case] = c.case.split('/');
+      rows.set(c.case, { key: c.case, runtime: c.runtime, family, id, title: c.title, level: c.level, cite: c.cite ?? [], file: c.file, source: c.source });
+    }
+    const row = (grid[c.case] ??= {});
+    row[col] = row[col] ? mergeCells(row[col], c) : c;
+  }
+  const cols = [...columns.values()].sort(compareColumns);
+  const rws = [...rows.values()].sort((a, b) => RT_ORDER.indexOf(a.runtime) - RT_ORDER.indexOf(b.runtime) || a.family.localeCompare(b.family) || a.id.localeCompare(b.id));
+  const summary: EnvSummary[] = cols.map((col) => {
+    const s: EnvSummary = { column: col.id, runtime: col.runtime, judged: 0, hold: 0, fail: 0, known: 0, skip: 0, error: 0 };
+    for (const r of rws) {
+      const c = grid[r.key]?.[col.id];
+      if (!c) continue;
+      if (c.verdict === 'skip') s.skip++;
+      else if (c.verdict === 'error') s.error++;
+      else if (c.level !== 'none') {
+        s.judged++;
+        if (c.verdict === 'pass') s.hold++;
+        else if (c.known) s.known++;
+        else s.fail++;
+      }
+    }
+    return s;
+  });
+  return { generated: new Date().toISOString(), sources, columns: cols, rows: rws, cells: grid, summary, problems };
+}
+
+function compareColumns(a: Column, b: Column): number {
+  return (
+    RT_ORDER.indexOf(a.runtime) - RT_ORDER.indexOf(b.runtime) ||
+    (a.libc?.name ?? '').localeCompare(b.libc?.name ?? '') ||
+    compareVersions(a.libc?.version ?? '0', b.libc?.version ?? '0') ||
+    a.env.length - b.env.length ||
+    a.env.localeCompare(b.env) ||
+    compareVersions(a.runtime_version.replace(/^\D+/, ''), b.runtime_version.replace(/^\D+/, ''))
+  );
+}
+
+/** Every *.tap below the given directories (or the files themselves). */
+export async function findTap(paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const st = await stat(p);
+    if (st.isFile()) out.push(p);
+    else
+      for (const e of await readdir(p, { withFileTypes: true, recursive: true })) {
+        if (e.isFile() && e.name.endsWith('.tap')) out.push(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+      }
+  }
+  return out.sort();
+}
+
+export async function matrixFromTap(paths: string[]): Promise<Matrix> {
+  const files = await findTap(paths);
+  const cells: CellResult[] = [];
+  const problems: string[] = [];
+  for (const f of files) {
+    const s = await readStream(f);
+    cells.push(...s.cells);
+    problems.push(...s.problems);
+  }
+  return buildMatrix(cells, files, problems);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rendering
+
+export function cellLabel(c: CellResult | undefined): string {
+  if (!c) return '';
+  switch (c.verdict) {
+    case 'pass':
+      return `pass ${c.failures}/${c.forks}`;
+    case 'fail':
+      return `${c.known ? 'known ' : c.level === 'none' ? 'seen ' : ''}${c.kind ?? 'fail'} ${c.failures}/${c.forks}`;
+    case 'skip':
+      return 'skip';
+    case 'error':
+      return 'error';
+  }
+}
+
+const MD_MARK: Record<string, string> = { pass: '✅', fail: '❌', known: '🟨', none: '⚪', skip: '⏭️', error: '💥' };
+
+function mark(c: CellResult): string {
+  if (c.verdict === 'fail') return c.known ? MD_MARK.known : c.level === 'none' ? MD_MARK.none : MD_MARK.fail;
+  return MD_MARK[c.verdict];
+}
+
+export function summaryLine(s: EnvSummary): string {
+  const extra = [s.known && `${s.known} known`, s.skip && `${s.skip} skipped`, s.error && `${s.error} errors`].filter(Boolean).join(', ');
+  return `${s.column}: ${s.hold} of ${s.judged} ${s.runtime} promises hold${extra ? ` (${extra})` : ''}`;
+}
+
+export function toMarkdown(m: Matrix): string {
+  let out = `# forkmatrix results\n\nGenerated ${m.generated} from ${m.sources.length} TAP stream(s).\n\n`;
+  out += `Legend: ✅ pass (failures/forks) · ❌ fail of a promise (hang, crash, wrong) · 🟨 known failure (cited) · ⚪ outcome recorded, no promise · ⏭️ skipped here · 💥 harness or case error\n\n`;
+  out += `## Summary\n\n${m.summary.map((s) => `- ${summaryLine(s)}`).join('\n')}\n`;
+  for (const rt of RT_ORDER) {
+    const cols = m.columns.filter((c) => c.runtime === rt);
+    const rows = m.rows.filter((r) => r.runtime === rt);
+    if (!rows.length) continue;
+    out += `\n## ${rt}\n\n| case | level | ${cols.map((c) => c.id).join(' | ')} |\n|---|---|${cols.map(() => '---|').join('')}\n`;
+    for (const r of rows) {
+      const cells = cols.map((col) => {
+        const c = m.cells[r.key]?.[col.id];
+        return c ? `${mark(c)} ${cellLabel(c)}` : '';
+      });
+      out += `| ${r.family}/${r.id} | ${r.level} | ${cells.join(' | ')} |\n`;
+    }
+  }
+  const failed = m.rows.flatMap((r) => m.columns.map((col) => m.cells[r.key]?.[col.id]).filter((c): c is CellResult => !!c && (c.verdict === 'fail' || c.verdict === 'error')));
+  if (failed.length) {
+    out += `\n## Failures and errors\n\n`;
+    for (const c of failed) {
+      const f = c.first_failure;
+      const what = c.verdict === 'error' ? `error: ${firstLine(c.reason)}` : `${c.kind} ${c.failures}/${c.forks}, first at fork ${f?.iteration}: ${firstLine(f?.message)}`;
+      out += `- **${c.case}** on ${columnId(c)}: ${what}${c.known ? ` (known: ${c.known.cite})` : ''}. Replay: \`${c.replay}\`\n`;
+      const bt = backtraceSummary(c);
+      if (bt) out += `  - stuck in: \`${bt}\`\n`;
+    }
+  }
+  return out;
+}
+
+function firstLine(s: string | null | undefined): string {
+  return (s ?? '').trim().split('\n').filter(Boolean).slice(-1)[0]?.slice(0, 200).replace(/\|/g, '\\|') ?? '';
+}
+
+/** "__lll_lock_wait <- __tz_convert <- localtime_r" from a gdb backtrace of the child's first thread. */
+export function backtraceSummary(c: CellResult): string | null {
+  const gdb = c.first_failure?.diag?.gdb;
+  if (gdb) {
+    const frames = [...gdb.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?([A-Za-z_][\w:.@]*)\s*\(/gm)].map((m) => m[1]);
+    if (frames.length) return frames.slice(0, 5).join(' <- ');
+  }
+  const wchan = c.first_failure?.diag?.wchan;
+  return wchan ? `kernel: ${wchan}` : null;
+}
+
+export function toJSON(m: Matrix): string {
+  return JSON.stringify(m, null, 1) + '\n';
+}
+
+// Terminal -------------------------------------------------------------------------------------------------------
+
+export function toTerminal(m: Matrix, color: boolean): string {
+  const paint = (c: CellResult | undefined, s: string) => {
+    if (!color || !c) return s;
+    const code = c.verdict === 'pass' ? 32 : c.verdict === 'fail' ? (c.known || c.level === 'none' ? 33 : 31) : c.verdict === 'error' ? 35 : 90;
+    return `\x1b[${code}m${s}\x1b[0m`;
+  };
+  let out = '';
+  for (const rt of RT_ORDER) {
+    const cols = m.columns.filter((c) => c.runtime === rt);
+    const rows = m.rows.filter((r) => r.runtime === rt);
+    if (!rows.length) continue;
+    const w0 = Math.max(rt.length, ...rows.map((r) => `${r.family}/${r.id}`.length));
+    const widths = cols.map((col) => Math.max(col.id.length, ...rows.map((r) => cellLabel(m.cells[r.key]?.[col.id]).length)));
+    out += `\n${rt.padEnd(w0)}  ${cols.map((c, i) => c.id.padEnd(widths[i])).join('  ')}\n`;
+    for (const r of rows) {
+      out += `${`${r.family}/${r.id}`.padEnd(w0)}  ${cols.map((col, i) => { const c = m.cells[r.key]?.[col.id]; return paint(c, cellLabel(c).padEnd(widths[i])); }).join('  ')}\n`;
+    }
+  }
+  return out;
+}
+
+export { fmtRate };

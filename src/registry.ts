@@ -1,0 +1,17 @@
+// The registries: adding a runtime or an environment kind is one module plus one line here.
+
+import { libcRunner } from '../runners/libc/index.ts';
+import { pythonRunner } from '../runners/python/index.ts';
+import { rubyRunner } from '../runners/ruby/index.ts';
+import { nodeRunner } from '../runners/node/index.ts';
+import { hostAdapter } from '../adapters/host.ts';
+import type { Adapter, Runner, RuntimeName } from './types.ts';
+
+export const runners: Record<RuntimeName, Runner> = {
+  libc: libcRunner,
+  python: pythonRunner,
+  ruby: rubyRunner,
+  node: nodeRunner,
+};
+
+export const adapters: Adapter[] = [hostAdapter];

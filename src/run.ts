@@ -1,0 +1,187 @@
+// A run: every selected case in every selected environment, cells scheduled over --jobs, one TAP stream per
+// (environment, runtime), then the matrix. The core reports progress through callbacks; it knows no terminal.
+
+import { randomInt } from 'node:crypto';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { budgetFor, budgetLabel, type BudgetSpec } from './budget.ts';
+import { runCell } from './cell.ts';
+import { buildMatrix, toJSON, toMarkdown, type Matrix } from './matrix.ts';
+import { toHTML } from './html.ts';
+import { runners } from './registry.ts';
+import { writeStream } from './tap.ts';
+import type { CaseDef, CellResult, Environment, LibcProof, RuntimeInstance } from './types.ts';
+import { which } from '../adapters/host.ts';
+
+export interface RunOptions {
+  repoDir: string;
+  cacheDir: string;
+  outRoot: string; // results/
+  runId?: string;
+  cases: CaseDef[];
+  environments: Environment[];
+  budget: BudgetSpec;
+  jobs: number;
+  seed: number | null;
+  failFast: boolean;
+  shard?: { index: number; count: number } | null;
+  /** options the replay command needs besides case/env/budget/seed (e.g. --suites DIR) */
+  replayExtra?: string;
+  envCheck?: boolean;
+  signal?: AbortSignal;
+  onCellStart?: (p: { n: number; total: number; label: string }) => void;
+  onCellDone?: (p: { n: number; total: number; done: number; cell: CellResult }) => void;
+  onProblem?: (line: string) => void;
+}
+
+export interface RunOutcome {
+  dir: string;
+  matrix: Matrix;
+  cells: CellResult[];
+  streams: string[];
+}
+
+interface PlannedCell {
+  c: CaseDef;
+  env: Environment;
+  rt: RuntimeInstance | null;
+  missing: string | null;
+  stream: string;
+}
+
+export function streamName(env: Environment, rt: { runtime: string; version: string }): string {
+  return `${env.id}__${rt.runtime}-${rt.version}`.replace(/[^A-Za-z0-9._+-]/g, '_');
+}
+
+/** The deterministic plan of cells; --shard i/n keeps every n-th cell of it. */
+export function planCells(cases: CaseDef[], envs: Environment[], shard?: { index: number; count: number } | null): PlannedCell[] {
+  const plan: PlannedCell[] = [];
+  for (const env of envs) {
+    for (const runtime of [...new Set(cases.map((c) => c.runtime))]) {
+      const instances = env.runtimes.filter((r) => r.runtime === runtime);
+      const rcases = cases.filter((c) => c.runtime === runtime);
+      if (!instances.length) {
+        const why = env.missing.find((m) => m.runtime === runtime)?.reason ?? `no ${runtime} in ${env.id}`;
+        for (const c of rcases) plan.push({ c, env, rt: null, missing: why, stream: streamName(env, { runtime, version: 'missing' }) });
+        continue;
+      }
+      for (const rt of instances) for (const c of rcases) plan.push({ c, env, rt, missing: null, stream: streamName(env, rt) });
+    }
+  }
+  if (!shard) return plan;
+  return plan.filter((_, i) => i % shard.count === shard.index - 1);
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+}
+
+export async function run(o: RunOptions): Promise<RunOutcome> {
+  const runId = o.runId ?? stamp();
+  const finalDir = path.join(o.outRoot, runId);
+  const partial = path.join(o.outRoot, `.${runId}.partial`);
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(partial, { recursive: true });
+  const work = mkdtempSync(path.join(os.tmpdir(), 'forkmatrix-'));
+  const gdb = which('gdb');
+  try {
+    // Prove every environment's libc before anything forks: a mismatch is an error, never a column.
+    const proofs = new Map<string, LibcProof>();
+    const envs: Environment[] = [];
+    for (const env of o.environments) {
+      try {
+        const p = await env.probe();
+        if (p.name !== env.expect.libc || (env.expect.version && p.version !== env.expect.version))
+          throw new Error(`asked for ${env.expect.libc}${env.expect.version ? ' ' + env.expect.version : ''} but ${p.path} is ${p.name} ${p.version}`);
+        proofs.set(env.id, p);
+        envs.push(env);
+      } catch (e) {
+        o.onProblem?.(`environment ${env.id}: ${(e as Error).message}; left out of this run`);
+      }
+    }
+    const plan = planCells(o.cases, envs, o.shard);
+    const results: (CellResult | null)[] = new Array(plan.length).fill(null);
+    let next = 0;
+    let done = 0;
+    const total = plan.length;
+    const worker = async () => {
+      while (next < plan.length && !o.signal?.aborted) {
+        const i = next++;
+        const p = plan[i];
+        const budget = budgetFor(p.c, o.budget);
+        const seed = o.seed ?? randomInt(1, 2 ** 31 - 1);
+        const replay = `npx forkmatrix run --case ${p.c.key} --env ${p.env.id} --budget ${budget.forks}${o.replayExtra ?? ''}${p.rt && p.c.runtime !== 'libc' ? ` --runtime ${p.c.runtime}=${p.rt.executable}` : ''}`;
+        o.onCellStart?.({ n: i + 1, total, label: `${p.c.key} on ${p.env.id}` });
+        let cell: CellResult;
+        if (!p.rt) cell = skipCell(p, seed, replay, proofs.get(p.env.id) ?? null);
+        else
+          cell = await runCell(p.c, p.env, p.rt, runners[p.c.runtime], {
+            budget, seed, failFast: o.failFast, gdb, cacheDir: o.cacheDir, repoDir: o.repoDir, workDir: work,
+            proof: proofs.get(p.env.id) ?? null, signal: o.signal, envCheck: o.envCheck, replay,
+          });
+        results[i] = cell;
+        done++;
+        o.onCellDone?.({ n: i + 1, total, done, cell });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.jobs, plan.length)) }, worker));
+    if (o.signal?.aborted) throw new Error('interrupted');
+
+    // One TAP stream per (environment, runtime instance), test points in plan order.
+    const streams = new Map<string, { env: Environment; rt: RuntimeInstance | null; cells: CellResult[] }>();
+    plan.forEach((p, i) => {
+      const s = streams.get(p.stream) ?? { env: p.env, rt: p.rt, cells: [] };
+      s.cells.push(results[i]!);
+      streams.set(p.stream, s);
+    });
+    const files: string[] = [];
+    for (const [name, s] of streams) {
+      const proof = proofs.get(s.env.id);
+      const text = writeStream(
+        {
+          tool: 'forkmatrix', run: runId, env: s.env.id, budget: budgetLabel(o.budget),
+          proof: proof ? `proved ${proof.name} ${proof.version} at ${proof.path} (${proof.banner})` : 'not proved',
+          runtime: s.rt ? `${s.rt.runtime} ${s.rt.version} ${s.rt.executable}` : 'missing',
+          environment: s.env.env,
+        },
+        s.cells,
+      );
+      writeFileSync(path.join(partial, `${name}.tap`), text);
+      files.push(path.join(finalDir, `${name}.tap`));
+    }
+    const cells = results.filter((c): c is CellResult => !!c);
+    const matrix = buildMatrix(cells, files.map((f) => path.relative(o.outRoot, f)));
+    writeFileSync(path.join(partial, 'matrix.json'), toJSON(matrix));
+    writeFileSync(path.join(partial, 'matrix.md'), toMarkdown(matrix));
+    writeFileSync(path.join(partial, 'index.html'), toHTML(matrix));
+    rmSync(finalDir, { recursive: true, force: true });
+    renameSync(partial, finalDir);
+    const latest = path.join(o.outRoot, 'latest');
+    try {
+      unlinkSync(latest);
+    } catch {
+      /* none yet */
+    }
+    try {
+      symlinkSync(runId, latest);
+    } catch {
+      /* not fatal */
+    }
+    return { dir: finalDir, matrix, cells, streams: files };
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function skipCell(p: PlannedCell, seed: number, replay: string, proof: LibcProof | null): CellResult {
+  const c = p.c;
+  return {
+    case: c.key, title: c.title, family: c.family, cite: c.cite, file: c.file, source: c.source, env: p.env.id, libc: proof,
+    runtime: c.runtime, runtime_version: 'missing', runtime_executable: '', verdict: 'skip', kind: null, level: c.level, known: null,
+    reason: p.missing, forks: 0, failures: 0, counts: { ok: 0, hang: 0, crash: 0, wrong: 0 }, rate: 0, interval: [0, 1], missable: null,
+    seed, elapsed_ms: 0, child_ms: null, first_failure: null, failures_seen: [], budget: { forks: 0, seconds: 0, timeout_ms: c.timeoutMs },
+    clean_env: {}, replay: `${replay} --seed ${seed}`,
+  };
+}
