@@ -9,9 +9,9 @@ import type { Adapter, AdapterOptions, Environment, LibcProof, MissingRuntime, R
 
 const HOST_PATH = cleanBaseEnv().PATH;
 
-/** Find an executable by name on the clean PATH (and the caller's PATH, for pyenv/nvm users), resolved. */
+/** Find an executable by name on the caller's PATH (what they would type), then the standard directories. */
 export function which(name: string): string | null {
-  const dirs = [...HOST_PATH.split(':'), ...(process.env.PATH ?? '').split(':')].filter(Boolean);
+  const dirs = [...(process.env.PATH ?? '').split(':'), ...HOST_PATH.split(':')].filter(Boolean);
   for (const d of dirs) {
     const p = path.join(d, name);
     try {

@@ -44,7 +44,7 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
   mkdirSync(home, { recursive: true });
   const clean = cellEnv(c, env, home);
   const finish = (r: Partial<CellResult> & Pick<CellResult, 'verdict'>): CellResult => ({
-    case: c.key, verdict: r.verdict, kind: null, known: null, reason: null, ...base, forks: 0, failures: 0, counts: { ok: 0, hang: 0, crash: 0, wrong: 0 },
+    kind: null, known: null, reason: null, ...base, forks: 0, failures: 0, counts: { ok: 0, hang: 0, crash: 0, wrong: 0 },
     rate: 0, interval: [0, 1], missable: null, elapsed_ms: 0, child_ms: null, first_failure: null, failures_seen: [],
     clean_env: clean, ...r,
   });

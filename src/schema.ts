@@ -289,6 +289,7 @@ export function parseSuiteFile(text: string, file: string): ParsedFile {
       source: r ? dedentItem(text, lc, r[0], r[1]) : '',
     });
   });
+  ctx.problems.sort((a, b) => a.line - b.line || a.col - b.col);
   return { cases: out, problems: ctx.problems };
 }
 

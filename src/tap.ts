@@ -30,7 +30,8 @@ export function directive(c: CellResult): string {
 
 export function testPoint(n: number, c: CellResult): string {
   const ok = c.verdict === 'pass' || c.verdict === 'skip';
-  const diag = stringify(c, { lineWidth: 0, blockQuote: 'literal' }).trimEnd().split('\n').map((l) => '  ' + l).join('\n');
+  // verdict and kind first: a person reading the stream sees them without scrolling
+  const diag = stringify(Object.assign({ case: c.case, verdict: c.verdict, kind: c.kind, reason: c.reason }, c), { lineWidth: 0, blockQuote: 'literal' }).trimEnd().split('\n').map((l) => '  ' + l).join('\n');
   return `${ok ? 'ok' : 'not ok'} ${n} - ${escapeDesc(c.case)}${directive(c)}\n  ---\n${diag}\n  ...\n`;
 }
 

@@ -1,0 +1,43 @@
+// Shared by the tests: real runs of fixture suites on this machine's host environment.
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadSuite, selectCases } from '../src/cases.ts';
+import { REPO } from '../src/cli.ts';
+import { run, type RunOptions } from '../src/run.ts';
+import { hostEnvironment } from '../adapters/host.ts';
+import type { CellResult } from '../src/types.ts';
+
+export const CACHE = process.env.FORKMATRIX_CACHE ?? path.join(os.homedir(), '.cache', 'forkmatrix');
+
+export function tmp(prefix = 'fm-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function runFixture(dir: string, suites: string[], extra: Partial<RunOptions> = {}) {
+  const suite = await loadSuite(REPO, path.join(REPO, dir));
+  if (suite.problems.length) throw new Error(JSON.stringify(suite.problems));
+  const cases = selectCases(suite.cases, suites, null);
+  const env = hostEnvironment({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [] });
+  const out = tmp();
+  const outcome = await run({
+    repoDir: REPO, cacheDir: CACHE, outRoot: out, cases, environments: [env], budget: { kind: 'full' }, jobs: 2, seed: 7, failFast: false, ...extra,
+  });
+  const byId = (id: string) => outcome.cells.find((c) => c.case.endsWith('/' + id)) as CellResult;
+  return { ...outcome, byId, out, env };
+}
+
+/** Processes whose command line mentions `marker` (leftovers of a run). */
+export function processesMentioning(marker: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(marker)) found.push(`${pid}: ${cmd}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
+}
