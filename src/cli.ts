@@ -37,6 +37,7 @@ Commands:
   list       list cases, environments and the runtimes found
   validate   check every case file; exit 1 on any problem
   report     build the matrix from TAP streams (results dirs or .tap files)
+  provision  install what an environment needs (host: Debian's ruby, gdb ...)
 
 Run 'forkmatrix <command> --help' for the options of a command.`,
   run: `Usage: forkmatrix run [options]
@@ -61,6 +62,11 @@ Lists the cases (by runtime and family), the environments with their state, and 
 
 Checks every suites/<runtime>/<family>.yaml (or those under DIR). Prints file:line:col: path: problem for each
 mistake and exits 1; prints a count and exits 0 when all is well.`,
+  provision: `Usage: forkmatrix provision WHAT...
+
+  host       Debian's ruby, python3, gdb, gcc and nodejs where missing (apt-get; needs root)
+
+Provisioning is idempotent: what is there already is kept.`,
   report: `Usage: forkmatrix report [--out DIR] PATH...
 
 Reads TAP streams (directories are searched for *.tap) from any number of runs or machines, merges identical
@@ -226,12 +232,31 @@ async function cmdReport(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdProvision(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, {}, 'provision');
+  if (v.help) return help('provision');
+  if (!positionals.length) throw new UsageError(`provision needs what to provision (see 'forkmatrix provision --help')`);
+  const known = ['host'];
+  const unknown = positionals.filter((p) => !known.includes(p));
+  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${known.join(', ')}`);
+  const aopts = adapterOptions(v);
+  for (const a of adapters) {
+    if (!a.provision) continue;
+    try {
+      await a.provision(positionals, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  return 0;
+}
+
 function help(cmd: string): number {
   process.stdout.write(HELP[cmd] + '\n');
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
