@@ -12,6 +12,10 @@ import { run } from './run.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId } from './matrix.ts';
 import { toHTML } from './html.ts';
 import { adapters } from './registry.ts';
+import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
+import { directive } from './tap.ts';
+import { stringify } from 'yaml';
+import { existsSync } from 'node:fs';
 import { RUNTIMES, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,6 +41,7 @@ Commands:
   list       list cases, environments and the runtimes found
   validate   check every case file; exit 1 on any problem
   report     build the matrix from TAP streams (results dirs or .tap files)
+  gate       the libc CI gate: run under a candidate libc/preload, compare with a baseline, exit 1 on a regression
   provision  install what an environment needs (host: Debian's ruby, gdb ...)
 
 Run 'forkmatrix <command> --help' for the options of a command.`,
@@ -67,6 +72,20 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
   host       Debian's ruby, python3, gdb, gcc and nodejs where missing (apt-get; needs root)
 
 Provisioning is idempotent: what is there already is kept.`,
+  gate: `Usage: forkmatrix gate (--libc PATH | --preload LIB.so | --env LIST) [--baseline FILE] [options]
+
+Runs the cases under the candidate (a musl prefix or glibc build/install dir, an interposer, or named
+environments), prints TAP 14 on stdout (one test point per cell, 'not ok' exactly for the cells that fail the
+gate), writes the matrix to --out, and exits 1 when a cell regressed, 0 otherwise (2: usage error).
+
+  --baseline FILE       the baseline to compare with (JSON written by --update-baseline)
+  --update-baseline     write this run's cells as the new baseline to --baseline FILE
+  --expectations FILE   known failures: a YAML list of { case, libc, versions?, verdict, cite }
+  --suite, --case, --budget, --jobs, --seed, --fail-fast, --out, --runtime, --suites   as for run
+
+A cell regresses when the baseline says pass and now any failure was seen (one hang is proof). A cell with no
+baseline that fails is a regression too unless it is expected. Expected failures (a case's known:, or
+--expectations) never fail the gate; an expected failure that now passes is reported as fixed.`,
   report: `Usage: forkmatrix report [--out DIR] PATH...
 
 Reads TAP streams (directories are searched for *.tap) from any number of runs or machines, merges identical
@@ -251,12 +270,81 @@ async function cmdProvision(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdGate(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    suite: { type: 'string' }, case: { type: 'string' }, env: { type: 'string' }, budget: { type: 'string' }, jobs: { type: 'string' },
+    seed: { type: 'string' }, 'fail-fast': { type: 'boolean' }, out: { type: 'string' }, baseline: { type: 'string' },
+    'update-baseline': { type: 'boolean' }, expectations: { type: 'string' },
+  }, 'gate');
+  if (v.help) return help('gate');
+  if (!v.libc?.length && !v.preload?.length && !v.env) throw new UsageError(`gate needs a candidate: --libc PATH, --preload LIB.so or --env LIST (see 'forkmatrix gate --help')`);
+  if (v['update-baseline'] && !v.baseline) throw new UsageError('--update-baseline needs --baseline FILE (where to write it)');
+  const baseline = v.baseline && !v['update-baseline'] ? (existsSync(v.baseline) ? readBaseline(v.baseline) : (() => { throw new UsageError(`--baseline ${v.baseline}: no such file; record one with --update-baseline`); })()) : null;
+  const budget = parseBudget(v.budget ?? 'quick');
+  if (!budget) throw new UsageError(`--budget ${v.budget}: expected quick, full or a number of forks`);
+  const suite = await loadValidSuite(v.suites);
+  let cases = selectCases(suite.cases, list(v.suite), list(v.case));
+  if (!cases.length) throw new UsageError(`no case matches --suite ${v.suite ?? '(all)'} --case ${v.case ?? '(all)'}`);
+  if (v.expectations) {
+    try {
+      cases = withExpectations(cases, readExpectations(v.expectations));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const aopts = adapterOptions(v);
+  const all = await allEnvironments(aopts);
+  // The candidate environments: those made from --libc / --preload, or named with --env.
+  const tags = [...(v.preload ?? []).map((p) => '+' + path.basename(p).replace(/^lib/, '').replace(/\.so(\..*)?$/, '')), ...(v.libc?.length ? ['+local'] : [])];
+  const wanted = list(v.env);
+  const envs = all.filter((e) => (wanted ? wanted.includes(e.id) : tags.some((t) => e.id.endsWith(t))));
+  if (!envs.length) throw new UsageError(`gate: no environment could be made from ${[...(v.libc ?? []), ...(v.preload ?? []), ...(wanted ?? [])].join(', ')}; available: ${all.map((e) => e.id).join(', ')}`);
+  if (wanted) {
+    const unknown = wanted.filter((w) => !all.some((e) => e.id === w));
+    if (unknown.length) throw new UsageError(`--env ${unknown.join(',')}: not available here (see 'forkmatrix list')`);
+  }
+  const jobs = v.jobs ? Number(v.jobs) : os.cpus().length;
+  process.stderr.write(`forkmatrix gate: ${cases.length} case(s) under ${envs.map((e) => e.id).join(', ')}, budget ${v.budget ?? 'quick'}${baseline ? `, baseline ${v.baseline}` : ', no baseline'}\n`);
+  const outcome = await run({
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs, budget, jobs,
+    seed: v.seed != null ? Number(v.seed) : null, failFast: !!v['fail-fast'], replayExtra: v.suites ? ` --suites ${v.suites}` : '',
+    onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
+    onCellDone: ({ done, total, cell }) => process.stderr.write(`[${done}/${total}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),
+  });
+  if (v['update-baseline']) {
+    writeBaseline(v.baseline!, baselineFrom(outcome.cells));
+    process.stderr.write(`forkmatrix gate: wrote the baseline (${outcome.cells.length} cells) to ${v.baseline}\n`);
+  }
+  const gated = compare(outcome.cells, v['update-baseline'] ? null : baseline, cases);
+  process.stdout.write(gateTap(gated));
+  const bad = gated.filter((g) => failsGate(g.status));
+  for (const s of ['regressed', 'new-fail', 'error', 'fixed', 'improved'] as const) {
+    const xs = gated.filter((g) => g.status === s);
+    if (xs.length) process.stderr.write(`${s}:\n${xs.map((g) => `  ${g.cell.case} on ${g.cell.env}: ${g.note}${g.cell.first_failure ? `\n    first failure: ${g.cell.first_failure.message.split('\n')[0].slice(0, 160)}` : ''}`).join('\n')}\n`);
+  }
+  process.stderr.write(`forkmatrix gate: ${bad.length ? `FAILED: ${bad.length} cell(s) regressed` : 'passed: no cell regressed'}; matrix in ${path.relative(process.cwd(), outcome.dir)}\n`);
+  return v['update-baseline'] ? 0 : bad.length ? 1 : 0;
+}
+
+/** The gate's TAP 14 stream: 'not ok' exactly for the cells that fail the gate. */
+function gateTap(gated: GateCell[]): string {
+  let out = `TAP version 14\n1..${gated.length}\n`;
+  gated.forEach((g, i) => {
+    const c = g.cell;
+    const ok = !failsGate(g.status);
+    const dir = g.status === 'skipped' ? directive(c) : g.status === 'expected' ? ' # TODO expected failure' : '';
+    const diag = stringify({ gate: g.status, note: g.note, baseline: g.baseline, verdict: c.verdict, kind: c.kind, forks: c.forks, failures: c.failures, interval: c.interval, missable: c.missable, env: c.env, libc: c.libc, seed: c.seed, replay: c.replay, first_failure: c.first_failure }, { lineWidth: 0, blockQuote: 'literal' });
+    out += `${ok ? 'ok' : 'not ok'} ${i + 1} - ${c.case} on ${c.env}: ${g.status}${dir}\n  ---\n${diag.trimEnd().split('\n').map((l) => '  ' + l).join('\n')}\n  ...\n`;
+  });
+  return out;
+}
+
 function help(cmd: string): number {
   process.stdout.write(HELP[cmd] + '\n');
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
