@@ -1,0 +1,774 @@
+#!/usr/bin/env node
+// forkmatrix harness for Node: `node harness.mjs config.json` (see runners/PROTOCOL.md and
+// runners/node/README.md). Node has no fork(2): `child` is the body of an async function run once per
+// iteration in the main thread; it spawns (child_process, or the raw-fork addon) and throws on a wrong
+// result. `loop` runs in `threads` worker_threads. A watchdog worker decides hangs (the main thread may
+// be blocked inside uv_spawn or spawnSync, so it cannot time itself out), diagnoses the live child
+// processes and SIGKILLs them. Stdlib only.
+import { Worker, isMainThread, workerData, parentPort, receiveMessageOnPort, MessageChannel, SHARE_ENV } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import vm from 'node:vm';
+import { spawnSync } from 'node:child_process';
+
+const require = createRequire(import.meta.url);
+const HARNESS_URL = new URL(import.meta.url);
+
+// ---------------------------------------------------------------------------------------------
+// Shared memory layout (Int32Array over a SharedArrayBuffer, plus a BigInt64Array for times)
+// ---------------------------------------------------------------------------------------------
+const S_STOP = 0;          // 1 = workers stop
+const S_OWNER = 1;         // i+1 while iteration i runs; -(i+1) once the watchdog claimed it as a hang; 0 idle
+const S_FORKS = 2, S_OK = 3, S_HANG = 4, S_CRASH = 5, S_WRONG = 6;
+const S_LOOP_ERR = 7;      // loop workers that threw
+const S_TICK = 8;          // Atomics.wait target (never notified)
+const S_LOAD = 9;          // 9..12: load ops completed (dns, fs, crypto, zlib); 13: load errors
+const S_LOAD_ERR = 13;
+const S_LOAD_RUNNING = 14; // load worker: 1 running, 2 stopped
+const S_ITERS = 16;        // 16..16+63: loop iterations per worker thread
+const S_LEN = 96;
+const B_ITER_START = 0, B_LOOP_START = 1; // ns (process.hrtime.bigint(), CLOCK_MONOTONIC: same in all threads)
+const LOAD_KINDS = ['dns', 'fs', 'crypto', 'zlib'];
+
+const nowNs = () => process.hrtime.bigint();
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const yieldLoop = () => new Promise((r) => setImmediate(r));
+
+// ---------------------------------------------------------------------------------------------
+// Snippet helpers (installed as globals in every thread that evaluates snippets)
+// ---------------------------------------------------------------------------------------------
+class SkipSignal extends Error {
+  constructor(reason) { super(String(reason)); this.name = 'SkipSignal'; this.fmSkip = String(reason); }
+}
+
+const SIGNUMS = os.constants.signals;
+function signalNumber(sig) {
+  if (typeof sig === 'number') return sig;
+  if (typeof sig === 'string' && sig in SIGNUMS) return SIGNUMS[sig];
+  return null;
+}
+function signalName(num) {
+  for (const [k, v] of Object.entries(SIGNUMS)) if (v === num) return k;
+  return `SIG${num}`;
+}
+function tail(s, n = 1000) {
+  s = s == null ? '' : String(s);
+  return s.length > n ? s.slice(s.length - n) : s;
+}
+
+function crash(signal, output) {
+  const num = signalNumber(signal);
+  const name = num != null ? signalName(num) : String(signal);
+  const e = new Error(`killed by ${name} (${num ?? '?'})${output ? ': ' + tail(output, 900) : ''}`);
+  e.fmCrash = true;
+  e.signal = num;
+  e.signame = name;
+  return e;
+}
+
+function skip(reason) { throw new SkipSignal(reason); }
+
+// Collect a ChildProcess's stdout/stderr (when piped) and wait for 'close'.
+function exited(child, { max = 65536 } = {}) {
+  return new Promise((resolve, reject) => {
+    const out = { stdout: '', stderr: '' };
+    for (const k of ['stdout', 'stderr']) {
+      const s = child[k];
+      if (!s) continue;
+      s.setEncoding('utf8');
+      s.on('data', (d) => { if (out[k].length < max) out[k] += d; });
+    }
+    child.once('error', reject);
+    child.once('close', (status, signal) => resolve({ status, signal, stdout: out.stdout, stderr: out.stderr, pid: child.pid }));
+  });
+}
+
+// Judge a {status, signal, stdout, stderr, error} record (what `exited` and spawnSync return).
+function expectExit(res, status = 0, stdoutRe = null) {
+  if (res.error) throw res.error;
+  const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
+  if (res.signal) throw crash(res.signal, output);
+  if (res.status !== status) throw new Error(`exit status ${res.status}, expected ${status}${output ? ': ' + tail(output, 300) : ''}`);
+  if (stdoutRe) {
+    const re = stdoutRe instanceof RegExp ? stdoutRe : new RegExp(stdoutRe);
+    const so = String(res.stdout ?? '');
+    if (!re.test(so)) throw new Error(`stdout ${JSON.stringify(tail(so, 300))} does not match ${re}`);
+  }
+  return res.stdout;
+}
+
+function makeHelpers(ctx) {
+  // ctx: { addon, addonError, isMain, thread, config }
+  const addon = ctx.addon;
+  const requireAddon = () => {
+    if (!addon) skip(`raw-fork addon not available${ctx.addonError ? ': ' + ctx.addonError : ''}`);
+    return addon;
+  };
+  // Wait for a raw-forked child {pid, fd}: drain its output pipe, poll waitpid(WNOHANG). Never blocks the
+  // event loop; polls with setImmediate for the first ~2 ms, then every 1 ms.
+  async function rawWait(handle, { max = 4096 } = {}) {
+    const a = requireAddon();
+    const chunks = [];
+    let size = 0;
+    const drain = () => {
+      if (handle.fd < 0) return;
+      for (;;) {
+        const b = a.read(handle.fd);
+        if (!b || b.length === 0) return b; // null: would block; empty: EOF
+        if (size < max) { chunks.push(b); size += b.length; }
+      }
+    };
+    const t0 = nowMs();
+    let w = null;
+    for (;;) {
+      drain();
+      w = a.waitpid(handle.pid);
+      if (w) break;
+      if (nowMs() - t0 < 2) await yieldLoop(); else await sleep(1);
+    }
+    drain();
+    if (handle.fd >= 0) { try { a.close(handle.fd); } catch {} handle.fd = -1; }
+    const output = Buffer.concat(chunks).subarray(0, max).toString('utf8');
+    return { pid: handle.pid, status: w.status, signal: w.signal, output, stdout: output, stderr: '' };
+  }
+  const g = {
+    require,
+    skip,
+    crash,
+    exited,
+    expectExit,
+    addon,
+    requireAddon,
+    rawWait,
+    SHARE_ENV,
+    fm: { isMain: ctx.isMain, thread: ctx.thread, config: ctx.config, addon, addonError: ctx.addonError ?? null },
+  };
+  return g;
+}
+
+function installGlobals(helpers) {
+  for (const [k, v] of Object.entries(helpers)) {
+    Object.defineProperty(globalThis, k, { value: v, writable: true, configurable: true, enumerable: false });
+  }
+}
+
+// Compile snippets so stack traces name the case file and its lines.
+const DYN_IMPORT = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+function scriptOptions(cfg, which) {
+  const line = (cfg.lines && cfg.lines[which]) || 1;
+  const o = { filename: cfg.file || `<${which}>`, lineOffset: line - 1 };
+  if (DYN_IMPORT) o.importModuleDynamically = DYN_IMPORT;
+  return o;
+}
+function runPrelude(cfg) {
+  if (!cfg.prelude || !cfg.prelude.trim()) return;
+  new vm.Script(cfg.prelude, scriptOptions(cfg, 'prelude')).runInThisContext();
+}
+function compileBody(cfg, which, params) {
+  const body = cfg[which] || '';
+  // header on the body's first line: line numbers stay exact
+  const src = `(async function ${which}(${params}) {${body}\n})`;
+  return new vm.Script(src, scriptOptions(cfg, which)).runInThisContext();
+}
+
+function describeError(e, cfg) {
+  if (e instanceof Error) {
+    let msg = e.message || e.name || 'Error';
+    if (e.name && e.name !== 'Error' && !msg.startsWith(e.name)) msg = `${e.name}: ${msg}`;
+    if (e.code && typeof e.code === 'string' && !msg.includes(e.code)) msg += ` [${e.code}]`;
+    const where = cfg && cfg.file && typeof e.stack === 'string'
+      ? e.stack.split('\n').find((l) => l.includes(cfg.file)) : null;
+    if (where) msg += ` (${where.trim().replace(/^at /, 'at ')})`;
+    return tail(msg, 1000);
+  }
+  return tail(String(e), 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc helpers (children of the harness, diagnosis)
+// ---------------------------------------------------------------------------------------------
+function readProcStat(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const r = s.lastIndexOf(')');
+    const f = s.slice(r + 2).split(' ');
+    return { pid, comm: s.slice(s.indexOf('(') + 1, r), state: f[0], ppid: Number(f[1]), start: Number(f[19]) };
+  } catch { return null; }
+}
+function allProcs() {
+  const out = [];
+  let names = [];
+  try { names = fs.readdirSync('/proc'); } catch { return out; }
+  for (const n of names) {
+    if (!/^\d+$/.test(n)) continue;
+    const st = readProcStat(Number(n));
+    if (st) out.push(st);
+  }
+  return out;
+}
+function childrenOf(ppid, exclude = new Set()) {
+  return allProcs().filter((p) => p.ppid === ppid && !exclude.has(p.pid)).sort((a, b) => a.start - b.start);
+}
+function descendantsOf(root, exclude = new Set()) {
+  const procs = allProcs();
+  const byParent = new Map();
+  for (const p of procs) {
+    if (!byParent.has(p.ppid)) byParent.set(p.ppid, []);
+    byParent.get(p.ppid).push(p);
+  }
+  const out = [];
+  const walk = (pid) => {
+    for (const c of byParent.get(pid) || []) {
+      if (exclude.has(c.pid)) continue;
+      out.push(c);
+      walk(c.pid);
+    }
+  };
+  walk(root);
+  return out;
+}
+function readProcText(p) {
+  try { return fs.readFileSync(p, 'utf8').trim(); } catch (e) { return `(unreadable: ${e.code || e.message})`; }
+}
+function cmdline(pid) {
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' '); } catch { return '?'; }
+}
+function diagnose(pid, gdb, task = null) {
+  const base = task ? `/proc/${pid}/task/${task}` : `/proc/${pid}`;
+  const d = {
+    wchan: readProcText(`${base}/wchan`),
+    syscall: readProcText(`${base}/syscall`),
+    stack: tail(readProcText(`${base}/stack`), 4000),
+    gdb: null,
+  };
+  if (gdb) {
+    try {
+      const r = spawnSync(gdb, ['-batch', '-nx', '-p', String(pid), '-ex', 'thread apply all bt'], {
+        env: { PATH: '/usr/bin:/bin' }, timeout: 20000, killSignal: 'SIGKILL', encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024,
+      });
+      const txt = `${r.stdout || ''}${r.stderr || ''}${r.error ? `\n(gdb: ${r.error.message})` : ''}`;
+      d.gdb = tail(txt, 8000);
+    } catch (e) { d.gdb = `(gdb failed: ${e.message})`; }
+  }
+  return d;
+}
+function killTree(pid) {
+  const victims = [{ pid }, ...descendantsOf(pid)];
+  for (const v of victims) { try { process.kill(v.pid, 'SIGKILL'); } catch {} }
+  return victims.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result plumbing
+// ---------------------------------------------------------------------------------------------
+function libcInfo() {
+  const info = { path: null, self_reported: null };
+  try {
+    for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = line.match(/\s(\/\S.*)$/);
+      if (!m) continue;
+      const base = path.basename(m[1]);
+      if (/^(libc\.so\.6|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so)$/.test(base)) { info.path = m[1]; break; }
+    }
+  } catch {}
+  try {
+    const h = process.report?.getReport?.()?.header;
+    if (h && h.glibcVersionRuntime) info.self_reported = `glibc ${h.glibcVersionRuntime}`;
+  } catch {}
+  return info;
+}
+function runtimeInfo() {
+  return { name: 'node', version: process.versions.node, executable: process.execPath };
+}
+function writeResultFile(file, obj) {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(obj, null, 1));
+  fs.renameSync(tmp, file);
+}
+function quantile(sorted, q) {
+  if (!sorted.length) return null;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return Math.round(sorted[idx] * 1000) / 1000;
+}
+function median(sorted) {
+  if (!sorted.length) return null;
+  const m = sorted.length >> 1;
+  const v = sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+  return Math.round(v * 1000) / 1000;
+}
+
+// mulberry32: the seeded delay schedule
+function mulberry32(a) {
+  return function () {
+    a |= 0; a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+async function sleepUs(us) {
+  if (us <= 0) return;
+  const end = nowNs() + BigInt(Math.round(us * 1000));
+  if (us >= 2000) await sleep(Math.floor(us / 1000) - 1);
+  while (nowNs() < end) { /* spin the remainder: setTimeout has 1 ms granularity */ }
+}
+
+function loadAddon(p) {
+  if (!p) return { addon: null, error: 'no addon path in config (the build failed or was not requested)' };
+  try { return { addon: require(p), error: null }; } catch (e) { return { addon: null, error: `cannot load ${p}: ${e.message}` }; }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker roles: loop, load, watchdog
+// ---------------------------------------------------------------------------------------------
+async function loopWorker() {
+  const { cfg, sab, bsab, thread } = workerData;
+  const sh = new Int32Array(sab);
+  const { addon, error } = loadAddon(cfg.addon);
+  installGlobals(makeHelpers({ addon, addonError: error, isMain: false, thread, config: cfg }));
+  let fn;
+  try {
+    runPrelude(cfg);
+    fn = cfg.loop && cfg.loop.trim() ? compileBody(cfg, 'loop', 'i, thread') : null;
+  } catch (e) {
+    if (e && e.fmSkip) parentPort.postMessage({ type: 'skip', reason: e.fmSkip });
+    else parentPort.postMessage({ type: 'error', message: `prelude raised in worker ${thread}: ${describeError(e, cfg)}` });
+    return;
+  }
+  parentPort.postMessage({ type: 'ready', thread });
+  if (!fn) return;
+  let i = 0;
+  let lastYield = nowMs();
+  try {
+    while (Atomics.load(sh, S_STOP) === 0) {
+      await fn(i++, thread);
+      if ((i & 15) === 0) {
+        if (thread < 64) Atomics.store(sh, S_ITERS + thread, i);
+        const t = nowMs();
+        if (t - lastYield > 5) { await yieldLoop(); lastYield = nowMs(); }
+      }
+    }
+  } catch (e) {
+    Atomics.add(sh, S_LOOP_ERR, 1);
+    parentPort.postMessage({ type: 'loop-error', thread, iteration: i - 1, message: describeError(e, cfg) });
+  }
+  if (thread < 64) Atomics.store(sh, S_ITERS + thread, i);
+}
+
+async function loadWorker() {
+  const { opts, sab } = workerData;
+  const sh = new Int32Array(sab);
+  const dns = require('node:dns');
+  const zlib = require('node:zlib');
+  const crypto = require('node:crypto');
+  const payload = Buffer.alloc(64 * 1024);
+  for (let k = 0; k < payload.length; k++) payload[k] = (k * 2654435761) >>> 24;
+  const files = ['/etc/hosts', '/etc/passwd', '/proc/self/status', process.execPath];
+  let inflight = 0;
+  const stopped = () => Atomics.load(sh, S_STOP) !== 0;
+  const ops = {
+    dns: (cb) => dns.lookup('localhost', { all: true }, cb),
+    fs: (cb, n) => (n & 1 ? fs.stat(files[n % files.length], cb) : fs.readFile(files[n % 3], cb)),
+    crypto: (cb) => crypto.pbkdf2('forkmatrix', 'salt', opts.pbkdf2_iterations ?? 20000, 32, 'sha256', cb),
+    zlib: (cb) => zlib.gzip(payload, cb),
+  };
+  const firstDone = {};
+  const start = (kind, idx) => {
+    let n = 0;
+    const go = () => {
+      if (stopped()) { if (--inflight === 0) finish(); return; }
+      ops[kind]((err) => {
+        Atomics.add(sh, S_LOAD + idx, 1);
+        if (err) Atomics.add(sh, S_LOAD_ERR, 1);
+        if (!firstDone[kind]) { firstDone[kind] = true; checkStarted(); }
+        go();
+      }, n++);
+    };
+    inflight++;
+    go();
+  };
+  const wanted = LOAD_KINDS.filter((k) => (opts[k] | 0) > 0);
+  let announced = false;
+  const checkStarted = () => {
+    if (!announced && wanted.every((k) => firstDone[k])) { announced = true; parentPort.postMessage({ type: 'load-started' }); }
+  };
+  const finish = () => { Atomics.store(sh, S_LOAD_RUNNING, 2); parentPort.postMessage({ type: 'load-stopped' }); };
+  Atomics.store(sh, S_LOAD_RUNNING, 1);
+  LOAD_KINDS.forEach((kind, idx) => { for (let j = 0; j < (opts[kind] | 0); j++) start(kind, idx); });
+  if (!wanted.length) { announced = true; finish(); parentPort.postMessage({ type: 'load-started' }); }
+}
+
+function watchdogWorker() {
+  const { cfg, sab, bsab, port } = workerData;
+  const sh = new Int32Array(sab);
+  const big = new BigInt64Array(bsab);
+  const timeoutNs = BigInt(Math.max(1, cfg.timeout_ms | 0)) * 1000000n;
+  const gdb = cfg.diag && cfg.diag.gdb ? cfg.diag.gdb : null;
+  const diagMax = cfg.diag && Number.isFinite(cfg.diag.max) ? cfg.diag.max : 1;
+  const stuckMs = Math.max(5000, 2 * (cfg.timeout_ms | 0));
+  const mirror = { first_failures: [], libc: null, runtime: null, threads_started: 0, child_ms: { median: null, p99: null } };
+  let diagDone = 0;
+  const pollMirror = () => {
+    let m;
+    while ((m = receiveMessageOnPort(port))) Object.assign(mirror, m.message);
+  };
+  const waitMs = (ms) => Atomics.wait(sh, S_TICK, 0, ms);
+
+  const selfCmdline = cmdline(process.pid);
+  const handleHang = (iter) => {
+    const kids = childrenOf(process.pid);
+    const parts = kids.slice(0, 4).map((k) => {
+      const cl = cmdline(k.pid);
+      const preExec = cl === selfCmdline ? ' (pre-exec: still a copy of the harness)' : '';
+      return `${k.pid} [${k.comm}, state ${k.state}] ${tail(cl, 160)}${preExec}`;
+    });
+    let message = `iteration did not settle within ${cfg.timeout_ms} ms; `
+      + (kids.length ? `live children: ${parts.join('; ')}${kids.length > 4 ? ` (+${kids.length - 4} more)` : ''}`
+        : 'no live child process (the iteration waits inside the harness)');
+    let diag = null;
+    if (diagDone < diagMax) {
+      diagDone++;
+      // no child: the iteration waits inside the harness; diagnose the harness itself (main thread's
+      // wchan/syscall/stack, gdb of all its threads)
+      diag = kids.length ? diagnose(kids[0].pid, gdb) : diagnose(process.pid, gdb, process.pid);
+    }
+    let killed = 0;
+    for (const k of kids) killed += killTree(k.pid);
+    if (killed) message += `; SIGKILLed ${killed} process(es)`;
+    return { message, diag, harnessDiagnosed: !kids.length && diag != null };
+  };
+
+  const emergency = (iter, hang, startLoopNs) => {
+    // The main thread did not come back after its children were killed: it is blocked in native code.
+    pollMirror();
+    const d = hang.harnessDiagnosed ? hang.diag : diagnose(process.pid, gdb, process.pid);
+    const failure = {
+      kind: 'hang', iteration: iter, elapsed_ms: Number(nowNs() - startLoopNs) / 1e6,
+      message: `${hang.message}; the main thread stayed blocked ${stuckMs} ms after that: harness abandoned`,
+      signal: null, status: null, diag: hang.diag || d,
+    };
+    if (d !== failure.diag) failure.harness_diag = d;
+    const ff = mirror.first_failures.slice(0, 4);
+    ff.push(failure);
+    const res = {
+      forks: Atomics.load(sh, S_FORKS), ok: Atomics.load(sh, S_OK), hang: Atomics.load(sh, S_HANG) + 1,
+      crash: Atomics.load(sh, S_CRASH), wrong: Atomics.load(sh, S_WRONG),
+      elapsed_ms: Number(nowNs() - startLoopNs) / 1e6, child_ms: mirror.child_ms, first_failures: ff,
+      libc: mirror.libc, runtime: mirror.runtime, threads_started: mirror.threads_started,
+      skipped: null, error: null,
+    };
+    if (cfg.env_check) res.environ = { ...process.env };
+    try { writeResultFile(cfg.result, res); } catch (e) { process.stderr.write(`watchdog: cannot write result: ${e.message}\n`); }
+    process.stderr.write(`watchdog: main thread blocked, result written, exiting\n`);
+    const { addon } = loadAddon(cfg.addon);
+    if (addon) addon.exit(0);
+    process.kill(process.pid, 'SIGKILL');
+  };
+
+  for (;;) {
+    waitMs(4);
+    if (Atomics.load(sh, S_STOP) === 2) return;
+    pollMirror();
+    const owner = Atomics.load(sh, S_OWNER);
+    if (owner <= 0) continue;
+    if (nowNs() - big[B_ITER_START] < timeoutNs) continue;
+    if (Atomics.compareExchange(sh, S_OWNER, owner, -owner) !== owner) continue;
+    const iter = owner - 1;
+    const hang = handleHang(iter);
+    parentPort.postMessage({ type: 'hang', iter, ...hang });
+    const t0 = nowMs();
+    while (Atomics.load(sh, S_OWNER) === -owner && nowMs() - t0 < stuckMs) {
+      waitMs(10);
+      if (nowMs() - t0 > 200) for (const k of childrenOf(process.pid)) killTree(k.pid); // late forks of the hung iteration
+    }
+    if (Atomics.load(sh, S_OWNER) === -owner) emergency(iter, hang, big[B_LOOP_START]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main thread
+// ---------------------------------------------------------------------------------------------
+async function main() {
+  const cfgPath = process.argv[2];
+  if (!cfgPath) { process.stderr.write('usage: node harness.mjs config.json\n'); process.exit(2); }
+  const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+  const result = {
+    forks: 0, ok: 0, hang: 0, crash: 0, wrong: 0, elapsed_ms: 0,
+    child_ms: { median: null, p99: null }, first_failures: [],
+    libc: libcInfo(), runtime: runtimeInfo(), threads_started: 0, skipped: null, error: null,
+  };
+  if (cfg.env_check) result.environ = { ...process.env };
+
+  const sab = new SharedArrayBuffer(S_LEN * 4);
+  const bsab = new SharedArrayBuffer(8 * 4);
+  const sh = new Int32Array(sab);
+  const big = new BigInt64Array(bsab);
+  const workers = [];
+  let loadWorkerRef = null;
+  const loopErrors = [];
+  const { addon, error: addonError } = loadAddon(cfg.addon);
+  let workerEnv = undefined;
+
+  const finish = async () => {
+    Atomics.store(sh, S_STOP, 1);
+    // kill whatever the abandoned iterations left running
+    for (const k of childrenOf(process.pid)) killTree(k.pid);
+    if (!addon && loadWorkerRef && Atomics.load(sh, S_LOAD_RUNNING) === 1) {
+      // process.exit() joins the threadpool: let the load's in-flight requests drain first
+      const t0 = nowMs();
+      while (Atomics.load(sh, S_LOAD_RUNNING) === 1 && nowMs() - t0 < 500) await sleep(5);
+    }
+    try {
+      const it = [];
+      for (let t = 0; t < Math.min(64, cfg.threads | 0); t++) it.push(Atomics.load(sh, S_ITERS + t));
+      const load = LOAD_KINDS.map((k, j) => `${k} ${Atomics.load(sh, S_LOAD + j)}`).join(', ');
+      process.stderr.write(`harness: ${cfg.case}: loop iterations per thread [${it.join(', ')}]; `
+        + `load ops completed: ${load}, errors ${Atomics.load(sh, S_LOAD_ERR)}\n`);
+    } catch {}
+    writeResultFile(cfg.result, result);
+    Atomics.store(sh, S_STOP, 2);
+    // _exit when we can: process.exit() joins the libuv threadpool (uv_library_shutdown), which a
+    // stuck request would turn into a hang of the harness itself.
+    if (addon) addon.exit(0);
+    process.exit(0);
+  };
+
+  // ---- helpers visible to main-thread snippets
+  const helpers = makeHelpers({ addon, addonError, isMain: true, thread: -1, config: cfg });
+  helpers.saturate = (opts = {}) => {
+    if (loadWorkerRef) throw new Error('saturate() already called');
+    const o = { dns: 0, fs: 0, crypto: 0, zlib: 0, ...opts };
+    const w = new Worker(HARNESS_URL, { workerData: { role: 'load', opts: o, sab } });
+    loadWorkerRef = w;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`saturate(): not every kind of request completed within 30 s (${
+        JSON.stringify(helpers.fm.load())})`)), 30000);
+      w.on('message', (m) => {
+        if (m.type === 'load-started') { clearTimeout(t); resolve({ stop: () => Atomics.store(sh, S_STOP, 1) }); }
+      });
+      w.once('error', (e) => { clearTimeout(t); reject(new Error(`load worker died: ${e.message}`)); });
+    });
+  };
+  helpers.shareEnv = () => { workerEnv = SHARE_ENV; };
+  helpers.workerOptions = (o) => { if (o && 'env' in o) workerEnv = o.env; };
+  helpers.fm.load = () => Object.fromEntries(LOAD_KINDS.map((k, j) => [k, Atomics.load(sh, S_LOAD + j)]));
+  installGlobals(helpers);
+
+  // uncaught errors from snippet code (e.g. an 'error' event nobody listens to) fail the running iteration
+  let strayHandler = null;
+  const onStray = (e) => {
+    if (strayHandler) strayHandler(e);
+    else process.stderr.write(`harness: uncaught outside an iteration: ${describeError(e, cfg)}\n`);
+  };
+  process.on('uncaughtException', onStray);
+  process.on('unhandledRejection', onStray);
+
+  // ---- 1. prelude + setup
+  let phase = 'prelude';
+  try {
+    runPrelude(cfg);
+    phase = 'setup';
+    if (cfg.setup && cfg.setup.trim()) {
+      let t;
+      const limit = new Promise((_, rej) => { t = setTimeout(() => rej(new Error('setup did not finish within 60 s')), 60000); });
+      try { await Promise.race([compileBody(cfg, 'setup', '')(), limit]); } finally { clearTimeout(t); }
+    }
+  } catch (e) {
+    if (e && e.fmSkip) result.skipped = e.fmSkip;
+    else result.error = `${phase} raised: ${describeError(e, cfg)}`;
+    return finish();
+  }
+  let childFn;
+  try {
+    childFn = compileBody(cfg, 'child', 'i');
+  } catch (e) {
+    result.error = `child does not compile: ${describeError(e, cfg)}`;
+    return finish();
+  }
+
+  // ---- watchdog
+  const mirror = new MessageChannel();
+  const hangWaiters = new Map();
+  const hangMessages = new Map();
+  const watchdog = new Worker(HARNESS_URL, {
+    workerData: { role: 'watchdog', cfg, sab, bsab, port: mirror.port2 }, transferList: [mirror.port2],
+  });
+  watchdog.on('message', (m) => {
+    if (m.type !== 'hang') return;
+    const w = hangWaiters.get(m.iter);
+    if (w) { hangWaiters.delete(m.iter); w(m); } else hangMessages.set(m.iter, m);
+  });
+  let watchdogDead = null;
+  watchdog.on('error', (e) => { watchdogDead = e; process.stderr.write(`harness: watchdog died: ${e.stack}\n`); });
+  watchdog.unref();
+  const hangMessage = (iter) => {
+    if (hangMessages.has(iter)) { const m = hangMessages.get(iter); hangMessages.delete(iter); return Promise.resolve(m); }
+    return new Promise((r) => hangWaiters.set(iter, r));
+  };
+  const sendMirror = () => mirror.port1.postMessage({
+    first_failures: result.first_failures, libc: result.libc, runtime: result.runtime,
+    threads_started: result.threads_started, child_ms: result.child_ms,
+  });
+
+  // ---- 2. threads
+  const nThreads = Math.max(0, cfg.threads | 0);
+  const readyP = [];
+  let startError = null;
+  let startSkip = null;
+  for (let t = 0; t < nThreads; t++) {
+    const opts = { workerData: { role: 'loop', cfg, sab, bsab, thread: t } };
+    if (workerEnv !== undefined) opts.env = workerEnv;
+    const w = new Worker(HARNESS_URL, opts);
+    workers.push(w);
+    readyP.push(new Promise((resolve) => {
+      let settled = false;
+      w.on('message', (m) => {
+        if (m.type === 'ready' && !settled) { settled = true; result.threads_started++; resolve(); }
+        else if (m.type === 'error' && !settled) { settled = true; startError = startError || m.message; resolve(); }
+        else if (m.type === 'skip' && !settled) { settled = true; startSkip = startSkip || m.reason; resolve(); }
+        else if (m.type === 'loop-error') loopErrors.push(m);
+      });
+      w.on('error', (e) => {
+        const msg = `worker ${t} died: ${describeError(e, cfg)}`;
+        if (!settled) { settled = true; startError = startError || msg; resolve(); } else loopErrors.push({ thread: t, message: msg });
+      });
+      w.on('exit', () => { if (!settled) { settled = true; startError = startError || `worker ${t} exited during start`; resolve(); } });
+    }));
+  }
+  await Promise.race([Promise.all(readyP), sleep(20000)]);
+  if (startSkip) { result.skipped = startSkip; return finish(); }
+  if (startError) { result.error = startError; return finish(); }
+  if (result.threads_started < nThreads) { result.error = `only ${result.threads_started}/${nThreads} worker threads started within 20 s`; return finish(); }
+  sendMirror();
+  if (cfg.warmup_ms > 0) await sleep(cfg.warmup_ms);
+
+  // ---- 3. iterations
+  const rng = mulberry32((cfg.seed >>> 0) || 0);
+  const maxForks = Math.max(1, cfg.forks | 0);
+  const maxMs = Math.max(0, Number(cfg.seconds) || 0) * 1000;
+  const maxDelay = Math.max(0, cfg.max_delay_us | 0);
+  const timeoutMs = Math.max(1, cfg.timeout_ms | 0);
+  const expectRe = cfg.expect_output != null ? new RegExp(cfg.expect_output) : null;
+  const lat = [];
+  const loopStart = nowNs();
+  big[B_LOOP_START] = loopStart;
+  const elapsed = () => Number(nowNs() - loopStart) / 1e6;
+
+  const record = (f) => {
+    result[f.kind]++;
+    Atomics.add(sh, f.kind === 'hang' ? S_HANG : f.kind === 'crash' ? S_CRASH : S_WRONG, 1);
+    if (result.first_failures.length < 5) {
+      result.first_failures.push(f);
+      sendMirror();
+    }
+  };
+
+  for (let i = 0; i < maxForks && (i === 0 || elapsed() < maxMs); i++) {
+    if (loopErrors.length) break;
+    await sleepUs(Math.floor(rng() * (maxDelay + 1)));
+    result.forks++;
+    Atomics.store(sh, S_FORKS, result.forks);
+    let strayReject;
+    const stray = new Promise((_, rej) => { strayReject = rej; });
+    strayHandler = (e) => strayReject(e);
+    const t0 = nowNs();
+    big[B_ITER_START] = t0;
+    Atomics.store(sh, S_OWNER, i + 1);
+    const iterP = Promise.race([childFn(i), stray]).then((v) => ({ v }), (e) => ({ e }));
+    const hangP = hangMessage(i).then((m) => ({ hang: m }));
+    let backstopTimer;
+    const backstop = new Promise((r) => { backstopTimer = setTimeout(() => r({ backstop: true }), timeoutMs + 30000); });
+    const out = await Promise.race([iterP, hangP, backstop]);
+    clearTimeout(backstopTimer);
+    const t1 = nowNs();
+    const at = Number(t0 - loopStart) / 1e6;
+    strayHandler = null;
+
+    let hang = null;
+    if (out.hang) {
+      hang = out.hang;
+      // the watchdog killed the children: give the iteration a moment to settle, then abandon it
+      await Promise.race([iterP, sleep(Math.min(2000, timeoutMs))]);
+    } else if (out.backstop) {
+      if (Atomics.compareExchange(sh, S_OWNER, i + 1, -(i + 1)) === i + 1) {
+        hang = { message: `iteration did not settle within ${timeoutMs} ms and the watchdog did not answer${watchdogDead ? ` (watchdog died: ${watchdogDead.message})` : ''}`, diag: null };
+      } else {
+        hang = await hangP.then((m) => m.hang);
+      }
+    } else if (Atomics.compareExchange(sh, S_OWNER, i + 1, 0) !== i + 1) {
+      // settled, but the watchdog had already claimed it (and killed its children): a hang
+      hang = (await hangP).hang;
+    }
+    if (hang) {
+      hangWaiters.delete(i);
+      record({ kind: 'hang', iteration: i, elapsed_ms: at, message: hang.message, signal: null, status: null, diag: hang.diag ?? null });
+      Atomics.store(sh, S_OWNER, 0);
+    } else if ('e' in out) {
+      hangWaiters.delete(i);
+      const e = out.e;
+      if (e && e.fmSkip) {
+        record({ kind: 'wrong', iteration: i, elapsed_ms: at, message: `skip() called in child: ${e.fmSkip}`, signal: null, status: null });
+      } else if (e && e.fmCrash) {
+        record({ kind: 'crash', iteration: i, elapsed_ms: at, message: e.message, signal: e.signal, signame: e.signame, status: null });
+      } else {
+        const status = e && Number.isInteger(e.status) ? e.status : e && Number.isInteger(e.code) ? e.code : null;
+        record({ kind: 'wrong', iteration: i, elapsed_ms: at, message: describeError(e, cfg), signal: null, status });
+      }
+    } else {
+      hangWaiters.delete(i);
+      const v = out.v;
+      const output = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : '';
+      if (expectRe && !expectRe.test(output)) {
+        record({ kind: 'wrong', iteration: i, elapsed_ms: at, message: tail(`output did not match /${cfg.expect_output}/: ${output}`), signal: null, status: 0 });
+      } else {
+        result.ok++;
+        Atomics.store(sh, S_OK, result.ok);
+        lat.push(Number(t1 - t0) / 1e6);
+      }
+    }
+    if (cfg.fail_fast && result.ok < result.forks) break;
+    if ((i & 7) === 7) {
+      const s = lat.slice().sort((a, b) => a - b);
+      result.child_ms = { median: median(s), p99: quantile(s, 0.99) };
+      if (result.first_failures.length) sendMirror();
+    }
+    await yieldLoop();
+  }
+  result.elapsed_ms = Math.round(elapsed() * 1000) / 1000;
+  const s = lat.sort((a, b) => a - b);
+  result.child_ms = { median: median(s), p99: quantile(s, 0.99) };
+  if (loopErrors.length) {
+    const le = loopErrors[0];
+    result.error = `loop raised in worker ${le.thread}${le.iteration != null ? ` at iteration ${le.iteration}` : ''}: ${le.message}`;
+  }
+  return finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+if (isMainThread) {
+  main().catch((e) => {
+    // a harness bug: still try to produce a result
+    try {
+      const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+      writeResultFile(cfg.result, {
+        forks: 0, ok: 0, hang: 0, crash: 0, wrong: 0, elapsed_ms: 0, child_ms: { median: null, p99: null },
+        first_failures: [], libc: libcInfo(), runtime: runtimeInfo(), threads_started: 0, skipped: null,
+        error: `harness failed: ${e && e.stack ? e.stack : e}`,
+      });
+      process.exit(0);
+    } catch (e2) {
+      process.stderr.write(`harness failed: ${e && e.stack ? e.stack : e}\n${e2}\n`);
+      process.exit(1);
+    }
+  });
+} else if (workerData && workerData.role === 'loop') {
+  loopWorker().catch((e) => parentPort.postMessage({ type: 'error', message: `worker failed: ${e && e.stack}` }));
+} else if (workerData && workerData.role === 'load') {
+  loadWorker().catch((e) => { throw e; });
+} else if (workerData && workerData.role === 'watchdog') {
+  watchdogWorker();
+}
