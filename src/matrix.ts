@@ -226,8 +226,12 @@ function firstLine(s: string | null | undefined): string {
 export function backtraceSummary(c: CellResult): string | null {
   const gdb = c.first_failure?.diag?.gdb;
   if (gdb) {
-    const frames = [...gdb.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?([A-Za-z_][\w:.@]*)\s*\(/gm)].map((m) => m[1]);
-    if (frames.length) return frames.slice(0, 5).join(' <- ');
+    // gdb prints every thread; the child has one, but prefer the block that runs the case's code, else thread 1
+    const blocks = gdb.split(/^(?=Thread \d+ )/m).filter((b) => /^#\d/m.test(b));
+    const block = blocks.find((b) => /\bfm_child\b|harness\.(py|rb)|fork_loop/.test(b)) ?? blocks.at(-1) ?? gdb;
+    const frames = [...block.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?([A-Za-z_][\w:.@]*)\s*\(/gm)].map((m) => m[1]);
+    const useful = frames.filter((f) => !/^(futex_wait|__futex_abstimed_wait_common(64)?|__GI___futex_abstimed_wait(_cancelable)?64|do_futex_wait)$/.test(f));
+    if (useful.length) return useful.slice(0, 5).join(' <- ');
   }
   const wchan = c.first_failure?.diag?.wchan;
   return wchan ? `kernel: ${wchan}` : null;
