@@ -1,0 +1,1156 @@
+/* harness.c: the forkmatrix harness for the `libc` runtime (C).
+ *
+ * Implements runners/PROTOCOL.md. The driver generates case.c (fm_setup/fm_loop/fm_child from the case's YAML)
+ * and builds:  cc -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -pthread -I runners/libc \
+ *                 case.c runners/libc/harness.c -o case.bin -ldl -lrt
+ * (same flags with musl-gcc for musl) and runs  case.bin config.json .
+ *
+ * Portable to glibc and musl 1.2.2+: glibc-only functions are reached through weak symbols; pidfd_open is
+ * called as syscall 434 with a fallback.
+ *
+ * Parent: parse config, fm_setup(), start `threads` pthreads looping fm_loop(), warm up, then fork repeatedly
+ * with seeded random delays. Child: own process group (so a hung child's descendants die with it),
+ * PR_SET_PDEATHSIG(SIGKILL) (no orphan outlives the harness), fds 1+2 onto a pipe, fm_child(), _exit/exit.
+ * The parent waits with pidfd_open + poll (fallback: poll the pipe + waitid(WNOHANG|WNOWAIT) in 1 ms steps),
+ * reads the output meanwhile, classifies ok/wrong/crash/hang, diagnoses the first diag.max hangs (/proc + gdb),
+ * SIGKILLs the child's process group, reaps everything, and finally writes the result JSON (result.tmp, rename)
+ * and _exit(0)s without joining the loop threads (they may be stuck).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "fm.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <regex.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#ifndef PR_SET_CHILD_SUBREAPER
+#define PR_SET_CHILD_SUBREAPER 36
+#endif
+#ifndef PR_SET_TIMERSLACK
+#define PR_SET_TIMERSLACK 29
+#endif
+#ifndef PR_SET_PDEATHSIG
+#define PR_SET_PDEATHSIG 1
+#endif
+#define FM_SYS_pidfd_open 434
+#define FM_SYS_getdents64 217 /* x86_64; overridden below when the headers know better */
+#ifdef SYS_getdents64
+#undef FM_SYS_getdents64
+#define FM_SYS_getdents64 SYS_getdents64
+#endif
+
+extern char **environ;
+
+/* The build command links no libm (glibc keeps ceil/fmod there): small local versions. */
+static long ceil_ms(double v) {
+    long l = (long)v;
+    return (double)l < v ? l + 1 : l;
+}
+static int finite_num(double v) { return v == v && v < 1e300 && v > -1e300; }
+/* glibc only; NULL under musl. */
+extern const char *gnu_get_libc_version(void) __attribute__((weak));
+
+/* ------------------------------------------------------------------------------------------------ */
+/* snippet API                                                                                       */
+
+__thread int fm_thread_index = -1;
+int fm_threads = 0;
+volatile int fm_in_child = 0;
+volatile int fm_stop = 0;
+
+__attribute__((noinline)) void fm_use(void *p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
+
+void fm_write(int fd, const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+double fm_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void fm_sleep_ms(double ms) {
+    if (ms <= 0) return;
+    long long ns = (long long)(ms * 1e6);
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int fm_thread_count(void) {
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[4096];
+    int count = 0;
+    for (;;) {
+        long n = syscall(FM_SYS_getdents64, fd, buf, sizeof buf);
+        if (n < 0) {
+            close(fd);
+            return -1;
+        }
+        if (n == 0) break;
+        for (long off = 0; off < n;) {
+            /* struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; } */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof reclen);
+            const char *name = buf + off + 19;
+            if (name[0] != '.') count++;
+            off += reclen;
+        }
+    }
+    close(fd);
+    return count;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* growable string buffer + JSON output                                                              */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+} sb_t;
+
+static void sb_add(sb_t *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (b->n + n + 1 > cap) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            fm_write(2, "forkmatrix harness: out of memory\n");
+            _exit(3);
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+static void sb_puts(sb_t *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sb_t *b, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sb_add(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) return;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_add(b, big, (size_t)n);
+    free(big);
+}
+
+/* Length of a valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+    else return 0;
+    if (len > n) return 0;
+    unsigned cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+/* A JSON string literal of n bytes: escapes quotes, backslashes and control characters; invalid UTF-8
+ * bytes become U+FFFD so the document is always valid JSON. */
+static void sb_jstrn(sb_t *b, const char *s, size_t n) {
+    sb_add(b, "\"", 1);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        if (c == '"') sb_add(b, "\\\"", 2), i++;
+        else if (c == '\\') sb_add(b, "\\\\", 2), i++;
+        else if (c == '\n') sb_add(b, "\\n", 2), i++;
+        else if (c == '\r') sb_add(b, "\\r", 2), i++;
+        else if (c == '\t') sb_add(b, "\\t", 2), i++;
+        else if (c < 0x20 || c == 0x7f) sb_printf(b, "\\u%04x", c), i++;
+        else if (c < 0x80) sb_add(b, s + i, 1), i++;
+        else {
+            size_t l = utf8_len(u + i, n - i);
+            if (l == 0) sb_add(b, "\\ufffd", 6), i++;
+            else sb_add(b, s + i, l), i += l;
+        }
+    }
+    sb_add(b, "\"", 1);
+}
+static void sb_jstr(sb_t *b, const char *s) {
+    if (!s) sb_puts(b, "null");
+    else sb_jstrn(b, s, strlen(s));
+}
+static void sb_jnum(sb_t *b, double v) {
+    if (!finite_num(v)) sb_puts(b, "null");
+    else sb_printf(b, "%.3f", v);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* config: a small, strict-enough JSON scanner for the flat config object                           */
+
+static const char *jws(const char *p) {
+    while (p && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+static const char *jskip_str(const char *p) {
+    if (*p != '"') return NULL;
+    for (p++; *p; p++) {
+        if (*p == '\\') {
+            if (!p[1]) return NULL;
+            p++;
+        } else if (*p == '"') return p + 1;
+    }
+    return NULL;
+}
+static const char *jskip(const char *p, int depth) {
+    p = jws(p);
+    if (!p || depth > 64) return NULL;
+    if (*p == '"') return jskip_str(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+        p = jws(p + 1);
+        if (*p == close) return p + 1;
+        for (;;) {
+            if (obj) {
+                p = jskip_str(jws(p));
+                if (!p) return NULL;
+                p = jws(p);
+                if (*p != ':') return NULL;
+                p++;
+            }
+            p = jws(jskip(p, depth + 1));
+            if (!p) return NULL;
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == close) return p + 1;
+            return NULL;
+        }
+    }
+    if (!strncmp(p, "true", 4)) return p + 4;
+    if (!strncmp(p, "false", 5)) return p + 5;
+    if (!strncmp(p, "null", 4)) return p + 4;
+    if (*p == '-' || (*p >= '0' && *p <= '9')) {
+        char *end;
+        strtod(p, &end);
+        return end == p ? NULL : end;
+    }
+    return NULL;
+}
+static int hexval(const char *p) {
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return -1;
+    }
+    return v;
+}
+static void put_utf8(sb_t *b, unsigned cp) {
+    char t[4];
+    size_t n;
+    if (cp < 0x80) t[0] = (char)cp, n = 1;
+    else if (cp < 0x800) t[0] = (char)(0xc0 | cp >> 6), t[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+    else if (cp < 0x10000)
+        t[0] = (char)(0xe0 | cp >> 12), t[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), t[2] = (char)(0x80 | (cp & 0x3f)),
+        n = 3;
+    else
+        t[0] = (char)(0xf0 | cp >> 18), t[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), t[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+    sb_add(b, t, n);
+}
+/* Unescaped copy of the JSON string at p (malloc'd), NULL if p is not a string. */
+static char *jstr(const char *p) {
+    p = jws(p);
+    if (!p || *p != '"') return NULL;
+    sb_t b = {0};
+    sb_add(&b, "", 0);
+    for (p++; *p && *p != '"'; p++) {
+        if (*p != '\\') {
+            sb_add(&b, p, 1);
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'n': sb_add(&b, "\n", 1); break;
+        case 't': sb_add(&b, "\t", 1); break;
+        case 'r': sb_add(&b, "\r", 1); break;
+        case 'b': sb_add(&b, "\b", 1); break;
+        case 'f': sb_add(&b, "\f", 1); break;
+        case 'u': {
+            int cp = hexval(p + 1);
+            if (cp < 0) {
+                free(b.p);
+                return NULL;
+            }
+            p += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && p[1] == '\\' && p[2] == 'u') {
+                int lo = hexval(p + 3);
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+            }
+            put_utf8(&b, (unsigned)cp);
+            break;
+        }
+        case 0: free(b.p); return NULL;
+        default: sb_add(&b, p, 1); /* \" \\ \/ */
+        }
+    }
+    return b.p;
+}
+/* The value of `key` in the object at obj, or NULL. */
+static const char *jget(const char *obj, const char *key) {
+    const char *p = jws(obj);
+    if (!p || *p != '{') return NULL;
+    p = jws(p + 1);
+    if (*p == '}') return NULL;
+    for (;;) {
+        p = jws(p);
+        const char *kend = jskip_str(p);
+        if (!kend) return NULL;
+        char *k = jstr(p);
+        p = jws(kend);
+        if (*p != ':') {
+            free(k);
+            return NULL;
+        }
+        const char *v = jws(p + 1);
+        int match = k && !strcmp(k, key);
+        free(k);
+        if (match) return v;
+        p = jws(jskip(v, 0));
+        if (!p || *p != ',') return NULL;
+        p++;
+    }
+}
+static int jnum(const char *v, double *out) {
+    v = jws(v);
+    if (!v || !(*v == '-' || (*v >= '0' && *v <= '9'))) return 0;
+    char *end;
+    *out = strtod(v, &end);
+    return end != v;
+}
+static int jbool(const char *v, int *out) {
+    v = jws(v);
+    if (!v) return 0;
+    if (!strncmp(v, "true", 4)) return *out = 1, 1;
+    if (!strncmp(v, "false", 5)) return *out = 0, 1;
+    return 0;
+}
+
+static struct {
+    char *case_id, *result, *file, *expect, *gdb;
+    int threads, exit_normal, fail_fast, env_check, diag_max;
+    long forks, timeout_ms, max_delay_us, warmup_ms;
+    double seconds;
+    uint64_t seed;
+} cfg;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* result                                                                                            */
+
+#define MAX_FAILS 5
+#define OUT_KEEP 4096
+#define MSG_TAIL 1000
+
+typedef struct {
+    const char *kind;
+    long iteration;
+    double elapsed_ms;
+    char *message;
+    int signal, status; /* -1 = null */
+    int has_diag;
+    char *wchan, *syscall_, *stack, *gdb;
+} failure_t;
+
+static struct {
+    long forks, ok, hang, crash, wrong, diagnosed;
+    double elapsed_ms;
+    double *child_ms;
+    size_t n_child_ms, cap_child_ms;
+    failure_t fails[MAX_FAILS];
+    int nfails;
+    int threads_started;
+    char *libc_path, *libc_self;
+    char **environ_copy;
+} R;
+
+static const char *argv0 = "";
+static const char *sigabbrev(int sig);
+static volatile int result_written = 0;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void write_result(const char *skipped, const char *error) {
+    if (__atomic_exchange_n(&result_written, 1, __ATOMIC_SEQ_CST)) return;
+    sb_t b = {0};
+    sb_printf(&b, "{\"forks\":%ld,\"ok\":%ld,\"hang\":%ld,\"crash\":%ld,\"wrong\":%ld,\"elapsed_ms\":", R.forks, R.ok,
+              R.hang, R.crash, R.wrong);
+    sb_jnum(&b, R.elapsed_ms);
+    sb_puts(&b, ",\"child_ms\":");
+    if (R.n_child_ms == 0) sb_puts(&b, "{\"median\":null,\"p99\":null}");
+    else {
+        size_t n = R.n_child_ms;
+        qsort(R.child_ms, n, sizeof(double), cmp_double);
+        double median = n % 2 ? R.child_ms[n / 2] : (R.child_ms[n / 2 - 1] + R.child_ms[n / 2]) / 2;
+        size_t k = (size_t)ceil_ms(0.99 * (double)n);
+        if (k < 1) k = 1;
+        sb_puts(&b, "{\"median\":");
+        sb_jnum(&b, median);
+        sb_puts(&b, ",\"p99\":");
+        sb_jnum(&b, R.child_ms[k - 1]);
+        sb_puts(&b, "}");
+    }
+    sb_puts(&b, ",\"first_failures\":[");
+    for (int i = 0; i < R.nfails; i++) {
+        failure_t *f = &R.fails[i];
+        if (i) sb_puts(&b, ",");
+        sb_puts(&b, "{\"kind\":");
+        sb_jstr(&b, f->kind);
+        sb_printf(&b, ",\"iteration\":%ld,\"elapsed_ms\":", f->iteration);
+        sb_jnum(&b, f->elapsed_ms);
+        sb_puts(&b, ",\"message\":");
+        sb_jstr(&b, f->message);
+        if (f->signal >= 0) sb_printf(&b, ",\"signal\":%d", f->signal);
+        else sb_puts(&b, ",\"signal\":null");
+        if (f->status >= 0) sb_printf(&b, ",\"status\":%d", f->status);
+        else sb_puts(&b, ",\"status\":null");
+        if (f->signal >= 0) {
+            sb_puts(&b, ",\"signame\":");
+            sb_jstr(&b, sigabbrev(f->signal));
+        }
+        if (f->has_diag) {
+            sb_puts(&b, ",\"diag\":{\"wchan\":");
+            sb_jstr(&b, f->wchan);
+            sb_puts(&b, ",\"syscall\":");
+            sb_jstr(&b, f->syscall_);
+            sb_puts(&b, ",\"stack\":");
+            sb_jstr(&b, f->stack);
+            sb_puts(&b, ",\"gdb\":");
+            sb_jstr(&b, f->gdb);
+            sb_puts(&b, "}");
+        }
+        sb_puts(&b, "}");
+    }
+    sb_puts(&b, "],\"libc\":{\"path\":");
+    sb_jstr(&b, R.libc_path);
+    sb_puts(&b, ",\"self_reported\":");
+    sb_jstr(&b, R.libc_self);
+    sb_puts(&b, "},\"runtime\":{\"name\":\"c\",\"version\":");
+#ifdef __VERSION__
+    sb_jstr(&b, __VERSION__);
+#else
+    sb_puts(&b, "null");
+#endif
+    sb_puts(&b, ",\"executable\":");
+    sb_jstr(&b, argv0);
+    sb_printf(&b, "},\"threads_started\":%d,\"skipped\":", R.threads_started);
+    sb_jstr(&b, skipped);
+    sb_puts(&b, ",\"error\":");
+    sb_jstr(&b, error);
+    if (cfg.env_check) {
+        sb_puts(&b, ",\"environ\":{");
+        int first = 1;
+        for (char **e = R.environ_copy; e && *e; e++) {
+            const char *eq = strchr(*e, '=');
+            if (!eq) continue;
+            if (!first) sb_puts(&b, ",");
+            first = 0;
+            sb_jstrn(&b, *e, (size_t)(eq - *e));
+            sb_puts(&b, ":");
+            sb_jstr(&b, eq + 1);
+        }
+        sb_puts(&b, "}");
+    }
+    sb_puts(&b, "}\n");
+
+    if (!cfg.result) {
+        fm_write(2, "forkmatrix harness: no result path; result follows\n");
+        fm_write(2, b.p);
+        _exit(2);
+    }
+    size_t tl = strlen(cfg.result) + 5;
+    char *tmp = malloc(tl);
+    snprintf(tmp, tl, "%s.tmp", cfg.result);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "forkmatrix harness: cannot write %s: %s\n", tmp, strerror(errno));
+        _exit(3);
+    }
+    for (size_t off = 0; off < b.n;) {
+        ssize_t w = write(fd, b.p + off, b.n - off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            fprintf(stderr, "forkmatrix harness: write %s: %s\n", tmp, strerror(errno));
+            _exit(3);
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0 || rename(tmp, cfg.result) != 0) {
+        fprintf(stderr, "forkmatrix harness: cannot finish %s: %s\n", cfg.result, strerror(errno));
+        _exit(3);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* end of run: stop the loop threads, run the case's cleanups                                        */
+
+static void (*end_fns[8])(void);
+static int n_end_fns;
+static volatile int threads_running;
+static pthread_t main_thread;
+
+void fm_at_end(void (*fn)(void)) {
+    if (n_end_fns < 8) end_fns[n_end_fns++] = fn;
+}
+
+/* Main thread only: set the stop flag, give the loops up to 500 ms to finish their iteration, run cleanups. */
+static void finish_run(void) {
+    fm_stop = 1;
+    if (!pthread_equal(pthread_self(), main_thread)) return;
+    double deadline = fm_now_ms() + 500;
+    while (__atomic_load_n(&threads_running, __ATOMIC_ACQUIRE) > 0 && fm_now_ms() < deadline) fm_sleep_ms(1);
+    int n = n_end_fns;
+    n_end_fns = 0;
+    for (int i = 0; i < n; i++) end_fns[i]();
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* skip / fail                                                                                       */
+
+void fm_fail(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (fm_in_child) {
+        size_t n = strlen(buf);
+        buf[n] = '\n';
+        buf[n + 1] = 0;
+        fm_write(2, buf);
+        _exit(1);
+    }
+    char msg[1100];
+    snprintf(msg, sizeof msg, "fm_fail in the parent: %s", buf);
+    finish_run();
+    write_result(NULL, msg);
+    _exit(0);
+}
+
+void fm_skip(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (fm_in_child) {
+        fm_write(2, "fm_skip in child: ");
+        fm_write(2, buf);
+        fm_write(2, "\n");
+        _exit(1);
+    }
+    finish_run();
+    write_result(buf, NULL);
+    _exit(0);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* helpers                                                                                           */
+
+static const char *sigabbrev(int sig) {
+    switch (sig) {
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGILL: return "SIGILL";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGKILL: return "SIGKILL";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGALRM: return "SIGALRM";
+    case SIGTERM: return "SIGTERM";
+    case SIGCHLD: return "SIGCHLD";
+    case SIGCONT: return "SIGCONT";
+    case SIGSTOP: return "SIGSTOP";
+    case SIGTSTP: return "SIGTSTP";
+    case SIGTTIN: return "SIGTTIN";
+    case SIGTTOU: return "SIGTTOU";
+    case SIGURG: return "SIGURG";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGVTALRM: return "SIGVTALRM";
+    case SIGPROF: return "SIGPROF";
+    case SIGWINCH: return "SIGWINCH";
+    case SIGIO: return "SIGIO";
+    case SIGPWR: return "SIGPWR";
+    case SIGSYS: return "SIGSYS";
+    }
+    static char buf[32];
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) snprintf(buf, sizeof buf, "SIGRTMIN+%d", sig - SIGRTMIN);
+    else snprintf(buf, sizeof buf, "SIG%d", sig);
+    return buf;
+}
+
+static uint64_t rng_state;
+static uint64_t splitmix64(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static char *read_text_file(const char *path, size_t max) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    sb_t b = {0};
+    sb_add(&b, "", 0);
+    char tmp[4096];
+    for (;;) {
+        ssize_t n = read(fd, tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n < 0 && b.n == 0) {
+                int e = errno;
+                close(fd);
+                free(b.p);
+                errno = e;
+                return NULL;
+            }
+            break;
+        }
+        if (b.n < max) sb_add(&b, tmp, (size_t)n < max - b.n ? (size_t)n : max - b.n);
+    }
+    close(fd);
+    return b.p;
+}
+
+/* /proc/PID/<what> or "error: ..." */
+static char *proc_read(pid_t pid, const char *what) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
+    char *s = read_text_file(path, 16384);
+    if (!s) {
+        sb_t b = {0};
+        sb_printf(&b, "error: %s: %s", path, strerror(errno));
+        return b.p;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ')) s[--n] = 0;
+    return s;
+}
+
+static char *find_libc_path(void) {
+    char *maps = read_text_file("/proc/self/maps", 1 << 22);
+    if (!maps) return NULL;
+    char *found = NULL;
+    for (char *line = maps; line && *line && !found;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        char *path = strchr(line, '/');
+        if (path) {
+            const char *base = strrchr(path, '/') + 1;
+            size_t bl = strlen(base);
+            if (!strcmp(base, "libc.so.6") || !strcmp(base, "libc.so") ||
+                (!strncmp(base, "libc.musl-", 10) && bl > 5 && !strcmp(base + bl - 5, ".so.1")) ||
+                (!strncmp(base, "ld-musl-", 8) && bl > 5 && !strcmp(base + bl - 5, ".so.1")))
+                found = strdup(path);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(maps);
+    return found;
+}
+
+/* Run gdb on pid with a clean environment and a 20 s limit; the last 8000 bytes of its stdout+stderr. */
+static char *run_gdb(pid_t pid) {
+    char pidstr[32];
+    snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
+    char *argv[] = {cfg.gdb, "-batch", "-nx", "-p", pidstr, "-ex", "thread apply all bt", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return strdup("error: pipe failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    /* gdb in its own process group: our cleanup kills only what it started. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+    pid_t g;
+    int rc = posix_spawn(&g, cfg.gdb, &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(p[1]);
+    if (rc != 0) {
+        close(p[0]);
+        sb_t b = {0};
+        sb_printf(&b, "error: cannot start %s: %s", cfg.gdb, strerror(rc));
+        return b.p;
+    }
+    sb_t b = {0};
+    sb_add(&b, "", 0);
+    double deadline = fm_now_ms() + 20000;
+    int killed = 0;
+    for (;;) {
+        double left = deadline - fm_now_ms();
+        if (left <= 0) {
+            kill(g, SIGKILL);
+            killed = 1;
+            break;
+        }
+        struct pollfd pf = {p[0], POLLIN, 0};
+        int r = poll(&pf, 1, (int)ceil_ms(left));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) continue;
+        char tmp[4096];
+        ssize_t n = read(p[0], tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        sb_add(&b, tmp, (size_t)n);
+        if (b.n > (1u << 20)) { /* keep memory bounded: retain the tail */
+            memmove(b.p, b.p + b.n - 8000, 8000);
+            b.n = 8000;
+            b.p[b.n] = 0;
+        }
+    }
+    close(p[0]);
+    int st;
+    while (waitpid(g, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (killed) sb_puts(&b, "\n[gdb killed after 20 s]");
+    if (b.n > 8000) {
+        memmove(b.p, b.p + b.n - 8000, 8000);
+        b.n = 8000;
+        b.p[b.n] = 0;
+    }
+    return b.p;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* the fork loop                                                                                     */
+
+static char outbuf[OUT_KEEP + 1];
+static size_t outlen;
+static regex_t expect_re;
+static int have_re;
+
+/* Read what is available on the non-blocking fd. Returns 1 at EOF/error, 0 when it would block. */
+static int drain(int fd) {
+    char scratch[4096];
+    for (;;) {
+        char *dst = outlen < OUT_KEEP ? outbuf + outlen : scratch;
+        size_t room = outlen < OUT_KEEP ? OUT_KEEP - outlen : sizeof scratch;
+        ssize_t n = read(fd, dst, room);
+        if (n > 0) {
+            if (dst != scratch) outlen += (size_t)n;
+            continue;
+        }
+        if (n == 0) return 1;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+    }
+}
+
+/* Output tail: the last MSG_TAIL bytes of what was kept, NUL bytes shown as spaces. */
+static const char *out_tail(void) {
+    for (size_t i = 0; i < outlen; i++)
+        if (!outbuf[i]) outbuf[i] = ' ';
+    outbuf[outlen] = 0;
+    return outlen > MSG_TAIL ? outbuf + outlen - MSG_TAIL : outbuf;
+}
+
+static void record(const char *kind, long iteration, double elapsed, char *message, int sig, int status,
+                   pid_t hung_pid) {
+    if (!strcmp(kind, "hang")) R.hang++;
+    else if (!strcmp(kind, "crash")) R.crash++;
+    else R.wrong++;
+    failure_t *f = NULL;
+    if (R.nfails < MAX_FAILS) {
+        f = &R.fails[R.nfails++];
+        memset(f, 0, sizeof *f);
+        f->kind = kind;
+        f->iteration = iteration;
+        f->elapsed_ms = elapsed;
+        f->message = message;
+        f->signal = sig;
+        f->status = status;
+    } else free(message);
+    if (hung_pid > 0 && R.diagnosed < cfg.diag_max) {
+        R.diagnosed++;
+        if (f) {
+            f->has_diag = 1;
+            f->wchan = proc_read(hung_pid, "wchan");
+            f->syscall_ = proc_read(hung_pid, "syscall");
+            f->stack = proc_read(hung_pid, "stack");
+            f->gdb = cfg.gdb ? run_gdb(hung_pid) : NULL;
+        }
+    }
+}
+
+static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s;
+}
+
+enum { W_EXITED, W_TIMEOUT };
+
+/* Wait for pid (not reaped on return), reading its output from rfd meanwhile. */
+static int wait_child(pid_t pid, int rfd, double deadline) {
+    int pipe_open = 1;
+    int pfd = (int)syscall(FM_SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p[2] = {{pfd, POLLIN, 0}, {rfd, POLLIN, 0}};
+        /* Fast path: for the first 20 ms wait on the pidfd alone. Watching the pipe too would wake us twice per
+         * child (pipe EOF at exit_files, then the exit notification), and each wake-up costs a scheduling delay
+         * on a busy machine. A child that fills the 64 KiB pipe within 20 ms waits at most that long. */
+        double fast_until = fm_now_ms() + 20;
+        for (;;) {
+            double now = fm_now_ms(), left = deadline - now;
+            if (left <= 0) break;
+            int watch_pipe = pipe_open && now >= fast_until;
+            double wait = watch_pipe || !pipe_open ? left : (fast_until - now < left ? fast_until - now : left);
+            int r = poll(p, watch_pipe ? 2 : 1, (int)ceil_ms(wait));
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                break; /* fall through to the polling fallback */
+            }
+            if (watch_pipe && p[1].revents) pipe_open = !drain(rfd);
+            if (p[0].revents) {
+                close(pfd);
+                drain(rfd);
+                return W_EXITED;
+            }
+        }
+        close(pfd);
+    }
+    /* Fallback (no pidfd_open, e.g. kernel < 5.3): 1 ms steps. */
+    for (;;) {
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+            drain(rfd);
+            return W_EXITED;
+        }
+        if (fm_now_ms() >= deadline) return W_TIMEOUT;
+        if (pipe_open) {
+            struct pollfd p = {rfd, POLLIN, 0};
+            if (poll(&p, 1, 1) > 0) pipe_open = !drain(rfd);
+        } else {
+            poll(NULL, 0, 1);
+        }
+    }
+}
+
+/* SIGKILL the child's process group (the child itself and any descendants it left), reap the child, then
+ * reap the descendants (they were reparented to us: we are a child subreaper). */
+static int kill_and_reap(pid_t pid) {
+    int st = 0;
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    int s2;
+    while (waitpid(-pid, &s2, 0) > 0 || errno == EINTR) {
+    }
+    return st;
+}
+
+/* The loop threads run at nice +10 (per-thread on Linux): with `threads` CPU-bound loops on a small machine the
+ * forking thread and its children (nice 0) would otherwise wait whole time slices for a CPU (measured on 2 cores,
+ * 4 spinning threads: 28 ms per fork at nice 0, 3.5-7 ms at nice 10). The loops still run whenever the forking
+ * thread sleeps or waits, so forks still land at random points inside them. */
+static const int loop_nice = 10;
+static void *loop_thread(void *arg) {
+    fm_thread_index = (int)(intptr_t)arg;
+    if (loop_nice) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), loop_nice);
+    while (!fm_stop) fm_loop();
+    __atomic_sub_fetch(&threads_running, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void fork_loop(void) {
+    pid_t self = getpid();
+    double start = fm_now_ms();
+    double end = start + cfg.seconds * 1e3;
+    for (long i = 0; i < cfg.forks; i++) {
+        if (i > 0 && fm_now_ms() >= end) break;
+        if (cfg.max_delay_us > 0) {
+            uint64_t d = splitmix64() % (uint64_t)(cfg.max_delay_us + 1);
+            if (d > 0) {
+                struct timespec ts = {(time_t)(d / 1000000), (long)(d % 1000000) * 1000};
+                while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+                }
+            }
+        }
+        int pp[2];
+        if (pipe2(pp, O_CLOEXEC) != 0) {
+            char *m = strf("pipe2 failed: %s", strerror(errno));
+            finish_run();
+            write_result(NULL, m);
+            _exit(0);
+        }
+        double t0 = fm_now_ms();
+        pid_t pid = fork();
+        if (pid == 0) {
+            fm_in_child = 1;
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != self) _exit(125);
+            dup2(pp[1], 1);
+            dup2(pp[1], 2);
+            if (pp[0] > 2) close(pp[0]);
+            if (pp[1] > 2) close(pp[1]);
+            int rc = fm_child();
+            if (rc != 0) {
+                char m[64];
+                snprintf(m, sizeof m, "child returned %d\n", rc);
+                fm_write(2, m);
+                _exit((rc & 0xff) ? (rc & 0xff) : 1);
+            }
+            if (cfg.exit_normal) exit(0);
+            _exit(0);
+        }
+        close(pp[1]);
+        if (pid < 0) {
+            close(pp[0]);
+            char *m = strf("fork failed: %s", strerror(errno));
+            finish_run();
+            write_result(NULL, m);
+            _exit(0);
+        }
+        R.forks++;
+        fcntl(pp[0], F_SETFL, O_NONBLOCK);
+        outlen = 0;
+        int w = wait_child(pid, pp[0], t0 + (double)cfg.timeout_ms);
+        double elapsed = fm_now_ms() - start;
+        int failed = 1;
+        if (w == W_TIMEOUT) {
+            char *msg = strf("no exit after %ld ms%s%s", cfg.timeout_ms, outlen ? "; output: " : "", out_tail());
+            record("hang", i, elapsed, msg, -1, -1, pid);
+            kill_and_reap(pid);
+        } else {
+            int st = kill_and_reap(pid);
+            double t1 = fm_now_ms();
+            if (WIFSIGNALED(st)) {
+                int sig = WTERMSIG(st);
+                char *msg = strf("killed by %s (%d)%s%s", sigabbrev(sig), sig, outlen ? "; output: " : "", out_tail());
+                record("crash", i, elapsed, msg, sig, -1, 0);
+            } else if (WEXITSTATUS(st) != 0) {
+                const char *t = out_tail();
+                char *msg = outlen ? strdup(t) : strf("exit status %d (no output)", WEXITSTATUS(st));
+                record("wrong", i, elapsed, msg, -1, WEXITSTATUS(st), 0);
+            } else if (have_re && (out_tail(), regexec(&expect_re, outbuf, 0, NULL, 0) != 0)) {
+                /* out_tail() NUL-terminates the kept output (and blanks NUL bytes) for regexec */
+                char *msg = strf("output did not match /%s/: %s", cfg.expect, out_tail());
+                record("wrong", i, elapsed, msg, -1, 0, 0);
+            } else {
+                failed = 0;
+                R.ok++;
+                if (R.n_child_ms == R.cap_child_ms) {
+                    size_t cap = R.cap_child_ms ? R.cap_child_ms * 2 : 4096;
+                    double *p = realloc(R.child_ms, cap * sizeof(double));
+                    if (p) R.child_ms = p, R.cap_child_ms = cap;
+                }
+                if (R.n_child_ms < R.cap_child_ms) R.child_ms[R.n_child_ms++] = t1 - t0;
+            }
+        }
+        close(pp[0]);
+        if (failed && cfg.fail_fast) break;
+    }
+    R.elapsed_ms = fm_now_ms() - start;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+static void die_config(const char *what) {
+    if (cfg.result) {
+        char *m = strf("bad config: %s", what);
+        write_result(NULL, m);
+        _exit(0);
+    }
+    fprintf(stderr, "forkmatrix harness: bad config: %s\n", what);
+    _exit(2);
+}
+
+static void parse_config(const char *path) {
+    char *text = read_text_file(path, 1 << 24);
+    if (!text) {
+        fprintf(stderr, "forkmatrix harness: cannot read %s: %s\n", path, strerror(errno));
+        _exit(2);
+    }
+    if (!jskip(text, 0)) {
+        const char *rv = jget(text, "result"); /* best effort, for the error result */
+        if (rv) cfg.result = jstr(rv);
+        die_config("not a JSON object");
+    }
+    const char *v;
+    double d;
+    int bv;
+    cfg.result = jstr(jget(text, "result"));
+    if (!cfg.result) die_config("missing \"result\"");
+    cfg.case_id = jstr(jget(text, "case"));
+    cfg.file = jstr(jget(text, "file"));
+    cfg.expect = jstr(jget(text, "expect_output"));
+#define NUM(key, field, def, lo, hi)                                                                          \
+    do {                                                                                                      \
+        v = jget(text, key);                                                                                  \
+        if (!v || !strncmp(jws(v), "null", 4)) d = (def);                                                     \
+        else if (!jnum(v, &d)) die_config("\"" key "\" is not a number");                                     \
+        if (!(d >= (lo) && d <= (hi))) die_config("\"" key "\" out of range");                                \
+        field = d;                                                                                            \
+    } while (0)
+    NUM("threads", cfg.threads, 0, 0, 4096);
+    NUM("forks", cfg.forks, 1000, 1, 1e12);
+    NUM("seconds", cfg.seconds, 10, 0, 1e9);
+    NUM("timeout_ms", cfg.timeout_ms, 2000, 1, 1e9);
+    NUM("seed", cfg.seed, 0, 0, 18446744073709551615.0);
+    NUM("max_delay_us", cfg.max_delay_us, 0, 0, 1e9);
+    NUM("warmup_ms", cfg.warmup_ms, 0, 0, 1e9);
+    cfg.fail_fast = 0;
+    if ((v = jget(text, "fail_fast")) && strncmp(jws(v), "null", 4) && !jbool(v, &bv))
+        die_config("\"fail_fast\" is not a boolean");
+    else if (v && jbool(v, &bv)) cfg.fail_fast = bv;
+    cfg.env_check = 0;
+    if ((v = jget(text, "env_check")) && jbool(v, &bv)) cfg.env_check = bv;
+    cfg.exit_normal = 0;
+    char *ex = jstr(jget(text, "exit"));
+    if (ex) {
+        if (!strcmp(ex, "exit")) cfg.exit_normal = 1;
+        else if (strcmp(ex, "_exit")) die_config("\"exit\" must be \"_exit\" or \"exit\"");
+        free(ex);
+    }
+    cfg.diag_max = 1;
+    cfg.gdb = NULL;
+    const char *diag = jget(text, "diag");
+    if (diag && *jws(diag) == '{') {
+        cfg.gdb = jstr(jget(diag, "gdb"));
+        if (cfg.gdb && !*cfg.gdb) cfg.gdb = NULL;
+        const char *m = jget(diag, "max");
+        if (m && jnum(m, &d) && d >= 0) cfg.diag_max = (int)d;
+    }
+#undef NUM
+    free(text);
+}
+
+int main(int argc, char **argv) {
+    /* fds 0-2 must exist so the output pipe never lands on them */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0) {
+            int n = open("/dev/null", O_RDWR);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+    argv0 = argc > 0 ? argv[0] : "";
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s config.json\n", argv0);
+        return 2;
+    }
+    parse_config(argv[1]);
+    fm_threads = cfg.threads;
+    rng_state = cfg.seed;
+
+    R.libc_path = find_libc_path();
+    if (gnu_get_libc_version) R.libc_self = strf("glibc %s", gnu_get_libc_version());
+    if (cfg.env_check) {
+        size_t n = 0;
+        while (environ && environ[n]) n++;
+        R.environ_copy = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) R.environ_copy[i] = strdup(environ[i]);
+    }
+    if (cfg.expect) {
+        int rc = regcomp(&expect_re, cfg.expect, REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
+        if (rc != 0) {
+            char eb[256];
+            regerror(rc, &expect_re, eb, sizeof eb);
+            write_result(NULL, strf("expect_output /%s/ does not compile: %s", cfg.expect, eb));
+            _exit(0);
+        }
+        have_re = 1;
+    }
+    /* Descendants a child leaves behind are reparented to us, so kill_and_reap can reap them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    main_thread = pthread_self();
+    fm_setup();
+
+    for (int i = 0; i < cfg.threads; i++) {
+        pthread_t t;
+        __atomic_add_fetch(&threads_running, 1, __ATOMIC_RELEASE);
+        if (pthread_create(&t, NULL, loop_thread, (void *)(intptr_t)i) != 0) {
+            __atomic_sub_fetch(&threads_running, 1, __ATOMIC_RELEASE);
+            break;
+        }
+        pthread_detach(t);
+        R.threads_started++;
+    }
+    if (R.threads_started < cfg.threads) {
+        finish_run();
+        write_result(NULL, strf("pthread_create failed after %d of %d threads", R.threads_started, cfg.threads));
+        _exit(0);
+    }
+    /* precise small delays for the forking thread only (the loop threads keep the default slack) */
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    fm_sleep_ms((double)cfg.warmup_ms);
+
+    fork_loop();
+
+    finish_run();
+    write_result(NULL, NULL);
+    _exit(0);
+}

@@ -1,0 +1,799 @@
+#!/usr/bin/env python3
+"""forkmatrix Python harness: implements runners/PROTOCOL.md for CPython 3.7+.
+
+    python3 harness.py config.json
+
+Runs a case's `prelude` and `setup`, starts `threads` daemon threads looping `loop`, then forks again and again
+(seeded random delays), runs `child` in each child and classifies how every child ended (ok, wrong, crash, hang).
+Writes one JSON result to config["result"] (atomically: .tmp + rename) and ends with os._exit(0).
+
+Standard library only, and only what is needed, so that it also runs on a minimal (e.g. musl-linked) CPython:
+`select` and `subprocess` are optional (the wait falls back to 1 ms steps; hang diagnosis loses gdb).
+"""
+import json
+import os
+import re
+import signal
+import sys
+import time
+import warnings
+
+# Imported only when needed: every module that registers an os.register_at_fork hook makes every child pay for it
+# (threading: ~130 page faults per fork, random: ~35, measured on CPython 3.11) and changes what the child runs.
+# So `threading` is imported only when the case asks for threads, `random` only when there are delays, and the
+# child's failure report is formatted without the traceback module (no import in a possibly broken child).
+
+try:
+    import select
+except ImportError:  # pragma: no cover - minimal builds
+    select = None
+
+# Our own fork() would emit the 3.12+ DeprecationWarning ("This process (pid=N) is multi-threaded, use of fork() may
+# lead to deadlocks in the child.") in the parent after every fork. It says nothing about the child, and turned into
+# an error (-W error, PYTHONWARNINGS) it would break the fork loop, so it must never decide a verdict: ignore it, but
+# only where the harness (module __main__) forks. Forks made by case snippets (module `forkmatrix_case`) keep the
+# interpreter's normal warning behaviour; the case that checks the warning uses simplefilter("always") anyway, which
+# is inserted in front of this filter.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="__main__",
+                        message=r"This process .*is multi-threaded, use of fork\(\) may lead to deadlocks")
+
+CASE_MODULE = "forkmatrix_case"
+MAX_FIRST_FAILURES = 5
+HEAD_BYTES = 4096       # kept for expect_output
+TAIL_BYTES = 1000       # kept for the failure message
+GDB_TAIL = 8000
+GDB_TIMEOUT_S = 20
+CO_GENERATORS = 0x20 | 0x80 | 0x200 | 0x100  # generator, coroutine, async generator, iterable coroutine
+
+_PARENT_PID = os.getpid()
+_IN_CHILD = False
+
+
+class _Skip(BaseException):
+    """Raised by skip(reason). A BaseException so that `except Exception` in a snippet does not swallow it."""
+
+
+class _Stopped(BaseException):
+    """Raised in the parent on SIGTERM/SIGINT so the fork loop's finally kills and reaps the current child."""
+
+
+def skip(reason="skipped"):
+    raise _Skip(str(reason))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Compiling the snippets
+
+
+class CaseError(Exception):
+    pass
+
+
+def _place_source(filename, first_line, text, virtual):
+    """Record `text` at 1-based `first_line` in the virtual file used to prime linecache."""
+    lines = text.splitlines(True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    need = first_line - 1 + len(lines)
+    while len(virtual) < need:
+        virtual.append("\n")
+    for k, line in enumerate(lines):
+        virtual[first_line - 1 + k] = line
+
+
+def _parse(text, filename, first_line):
+    import ast
+    # Pad with newlines so every node (and any SyntaxError) carries its line number in the YAML file.
+    src = "\n" * (first_line - 1) + text
+    try:
+        return ast.parse(src, filename, "exec")
+    except SyntaxError as e:
+        raise CaseError("SyntaxError: %s (%s, line %s)" % (e.msg, e.filename or filename, e.lineno))
+
+
+def _as_function(name, text, filename, first_line, namespace):
+    """Compile `text` as the body of a function `name` (so `return` works) whose globals are `namespace`."""
+    import ast
+    tree = _parse(text, filename, first_line)
+    template = ast.parse("def %s():\n    pass\n" % name, filename, "exec")
+    fdef = template.body[0]
+    if tree.body:
+        fdef.body = tree.body
+    ast.fix_missing_locations(template)
+    try:
+        code = compile(template, filename, "exec")
+    except SyntaxError as e:
+        raise CaseError("SyntaxError: %s (%s, line %s)" % (e.msg, e.filename or filename, e.lineno))
+    missing = object()
+    previous = namespace.get(name, missing)
+    exec(code, namespace)
+    fn = namespace[name]
+    if previous is missing:  # keep the snippet's own globals untouched (a prelude may define `setup` itself)
+        del namespace[name]
+    else:
+        namespace[name] = previous
+    if fn.__code__.co_flags & CO_GENERATORS:
+        raise CaseError("%s (%s, line %d): a snippet must not contain yield/await" % (name, filename, first_line))
+    return fn
+
+
+_SOURCES = {}  # filename -> list of lines (the snippets placed at their YAML line numbers), for tracebacks
+
+
+def _source_line(filename, lineno):
+    lines = _SOURCES.get(filename)
+    if lines is not None:
+        if lineno is not None and 0 < lineno <= len(lines):
+            return lines[lineno - 1].strip()
+        return ""
+    lc = sys.modules.get("linecache")  # never imported here just for this
+    if lc is not None and lineno:
+        try:
+            return lc.getline(filename, lineno).strip()
+        except Exception:
+            return ""
+    return ""
+
+
+def _exc_line(exc):
+    t = type(exc)
+    name = getattr(t, "__qualname__", t.__name__)
+    mod = getattr(t, "__module__", None)
+    if mod not in (None, "builtins", "__main__"):
+        name = "%s.%s" % (mod, name)
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "<exception str() failed>"
+    return "%s: %s" % (name, text) if text else name
+
+
+def _format_exc(exc, skip_frames=1, limit=4):
+    """'Traceback ... Class: message' like the interpreter prints it, with the harness's own frame(s) left out and
+    at most `limit` frames (the innermost). Pure: imports nothing, so it also works in a child whose import
+    machinery is broken."""
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    frames = []
+    while tb is not None:
+        co = tb.tb_frame.f_code
+        frames.append((co.co_filename, tb.tb_lineno, co.co_name))
+        tb = tb.tb_next
+    out = []
+    if frames:
+        out.append("Traceback (most recent call last):")
+        if len(frames) > limit:
+            out.append("  ... %d more frames" % (len(frames) - limit))
+            frames = frames[-limit:]
+        for filename, lineno, name in frames:
+            out.append('  File "%s", line %s, in %s' % (filename, lineno, name))
+            src = _source_line(filename, lineno)
+            if src:
+                out.append("    " + src)
+    out.append(_exc_line(exc))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Facts about the process
+
+
+def _libc_info():
+    path = None
+    pat = re.compile(r"^(libc\.so\.6|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so)$")
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6:
+                    p = parts[5].strip()
+                    if pat.match(os.path.basename(p)):
+                        path = p
+                        break
+    except OSError:
+        pass
+    reported = None
+    try:
+        v = os.confstr("CS_GNU_LIBC_VERSION")
+        if v:
+            reported = v
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {"path": path, "self_reported": reported}
+
+
+def _runtime_info():
+    import platform  # only here: one module, pure Python
+    return {"name": "python", "version": platform.python_version(), "executable": sys.executable}
+
+
+def _signame(sig):
+    try:
+        return signal.Signals(sig).name
+    except (ValueError, AttributeError):
+        return "SIG%d" % sig
+
+
+def _descendants(pid):
+    """All descendants of pid (children first), from /proc: used to kill what a hung child started."""
+    parent_of = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for n in names:
+        if not n.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % n, "rb") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parent_of.setdefault(ppid, []).append(int(n))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in parent_of.get(p, ()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _read_proc(pid, name):
+    try:
+        with open("/proc/%d/%s" % (pid, name), "rb") as f:
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError as e:
+        return "unreadable: %s" % e
+
+
+def _diagnose(pid, gdb):
+    diag = {"wchan": _read_proc(pid, "wchan"), "syscall": _read_proc(pid, "syscall"),
+            "stack": _read_proc(pid, "stack"), "gdb": None}
+    if gdb:
+        try:
+            import subprocess
+            r = subprocess.run([gdb, "-batch", "-nx", "-p", str(pid), "-ex", "thread apply all bt"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env={"PATH": "/usr/bin:/bin"}, timeout=GDB_TIMEOUT_S)
+            diag["gdb"] = r.stdout[-GDB_TAIL:].decode("utf-8", "replace")
+        except Exception as e:  # timeout, no gdb, no subprocess module...
+            diag["gdb"] = "gdb failed: %s: %s" % (type(e).__name__, e)
+    return diag
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The child
+#
+# stdout/stderr in the child: fds 1 and 2 are redirected onto the pipe with dup2, and sys.stdout / sys.stderr are
+# deliberately NOT rebuilt. The child keeps the very objects it inherited (TextIOWrapper -> BufferedWriter ->
+# FileIO(fd 1)), with their buffered bytes and the state of their internal locks at the moment of fork, exactly as a
+# real program's child would: that is what a case about print() after fork must observe (gh-84579). Consequences,
+# kept on purpose: with exit `_exit`, text still buffered in sys.stdout is lost (flush it, or use exit: exit), and
+# with exit `exit` the interpreter's final flush also writes whatever the parent had buffered before the fork.
+# The harness itself reports a failure with os.write(2, ...) only, never through sys.stderr.
+#
+# The child's path is inline in the fork loop (see run()): each page the child writes costs a copy-on-write fault,
+# so it runs as little Python as it can before and after the snippet.
+
+
+def _child_write(text):
+    data = text.encode("utf-8", "replace")
+    try:
+        while data:
+            n = os.write(2, data)
+            data = data[n:]
+    except OSError:
+        pass
+
+
+def _child_exception(exc):
+    """The child snippet raised. SystemExit(0 or None) is a clean end (returns); anything else is reported: _exit(1)."""
+    if isinstance(exc, SystemExit) and (exc.code is None or exc.code == 0):
+        return None
+    try:
+        msg = _format_exc(exc, skip_frames=1)
+    except BaseException:
+        msg = "%s: %s" % (type(exc).__name__, exc)
+    _child_write(msg + "\n")
+    os._exit(1)
+
+
+def _child_false():
+    _child_write("child returned false\n")
+    os._exit(1)
+
+
+def _child_normal_exit():
+    """exit: exit -- unwind to a normal interpreter exit with status 0 (atexit handlers, threading._shutdown,
+    stdio flush). The parent's finally blocks on the way check _IN_CHILD and do nothing."""
+    global _IN_CHILD
+    _IN_CHILD = True
+    raise SystemExit(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The parent
+
+
+def _collect(out, data):
+    """out: None or [head, tail, total]: the first HEAD_BYTES (for expect_output) and the last TAIL_BYTES."""
+    if out is None:
+        out = [b"", b"", 0]
+    out[2] += len(data)
+    if len(out[0]) < HEAD_BYTES:
+        out[0] += data[:HEAD_BYTES - len(out[0])]
+    out[1] = (out[1] + data)[-TAIL_BYTES:]
+    return out
+
+
+def _drain(r, out):
+    """Read what is in the pipe now without blocking (the writer may be a grandchild that never closes it)."""
+    if select is not None:
+        p = select.poll()
+        p.register(r, select.POLLIN)
+        while p.poll(0):
+            data = os.read(r, 65536)
+            if not data:
+                break
+            out = _collect(out, data)
+    else:
+        while True:
+            try:
+                data = os.read(r, 65536)  # r is non-blocking in this mode
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                break
+            out = _collect(out, data)
+    return out
+
+
+def _wait_steps(pid, r, out, deadline):
+    """Fallback without pidfd_open (Python < 3.9, kernel < 5.3, seccomp): pipe EOF + waitpid(WNOHANG), 1 ms steps.
+    Returns (status or None when still alive at deadline, out)."""
+    poller = None
+    if select is not None:
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
+    pipe_open = True
+    perf = time.perf_counter
+    while True:
+        if pipe_open and poller is not None:
+            for _fd, _ev in poller.poll(1):
+                data = os.read(r, 65536)
+                if data:
+                    out = _collect(out, data)
+                else:
+                    poller.unregister(r)
+                    pipe_open = False
+        elif pipe_open:
+            try:
+                data = os.read(r, 65536)
+                if data:
+                    out = _collect(out, data)
+                else:
+                    pipe_open = False
+            except (BlockingIOError, InterruptedError):
+                time.sleep(0.001)
+        else:
+            time.sleep(0.001)
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            if pipe_open:
+                out = _drain(r, out)
+            return status, out
+        if perf() >= deadline:
+            return None, out
+
+
+def _kill_and_reap(pid):
+    for d in _descendants(pid):  # what a hung child started (e.g. a grandchild) goes too
+        try:
+            os.kill(d, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return
+
+
+def _loop_thread(loop, stop, errors, lock):
+    while not stop.is_set():
+        try:
+            loop()
+        except BaseException as e:
+            # A loop iteration that raises is recorded (count + first traceback) and the loop goes on, so the
+            # contention the case asked for stays; the driver shows `loop_errors` in the diagnostics.
+            with lock:
+                errors["count"] += 1
+                if errors["first"] is None:
+                    try:
+                        errors["first"] = _format_exc(e, skip_frames=1)
+                    except BaseException:
+                        errors["first"] = "%s: %s" % (type(e).__name__, e)
+
+
+def _percentile(sorted_seconds, q):
+    if not sorted_seconds:
+        return None
+    k = min(len(sorted_seconds) - 1, max(0, int(round(q * (len(sorted_seconds) - 1)))))
+    return round(sorted_seconds[k] * 1000.0, 3)
+
+
+def _write_result(path, result):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _on_signal(signum, frame):
+    if os.getpid() != _PARENT_PID:  # inherited by a child: just go
+        os._exit(128 + signum)
+    raise _Stopped("harness got signal %d" % signum)
+
+
+def run(cfg, result):
+    case = cfg.get("case") or "case"
+    filename = cfg.get("file") or "<%s>" % case
+    lines = cfg.get("lines") or {}
+    threads_n = int(cfg.get("threads") or 0)
+    forks_max = int(cfg.get("forks") if cfg.get("forks") is not None else 1)
+    seconds = float(cfg.get("seconds") if cfg.get("seconds") is not None else 1)
+    timeout_s = int(cfg.get("timeout_ms") or 2000) / 1000.0
+    seed = int(cfg.get("seed") or 0)
+    max_delay_us = int(cfg.get("max_delay_us") or 0)
+    warmup_s = int(cfg.get("warmup_ms") or 0) / 1000.0
+    fail_fast = bool(cfg.get("fail_fast"))
+    diag_cfg = cfg.get("diag") or {}
+    gdb = diag_cfg.get("gdb")
+    diag_max = int(diag_cfg.get("max") if diag_cfg.get("max") is not None else 1)
+    exit_mode = cfg.get("exit") or "_exit"
+    if exit_mode not in ("_exit", "exit"):
+        raise CaseError("exit must be _exit or exit, not %r" % exit_mode)
+    expect = cfg.get("expect_output")
+    expect_re = None
+    if expect is not None:
+        try:
+            expect_re = re.compile(expect.encode("utf-8"), re.M)
+        except re.error as e:
+            raise CaseError("expect_output %r: %s" % (expect, e))
+    if not cfg.get("child"):
+        raise CaseError("no child snippet")
+
+    # --- compile: one module namespace; tracebacks point into the YAML file
+    import types
+    module = types.ModuleType(CASE_MODULE)
+    module.__file__ = filename
+    module.skip = skip
+    sys.modules[CASE_MODULE] = module
+    ns = module.__dict__
+    snippets = {}
+    for name in ("prelude", "setup", "loop", "child"):
+        text = cfg.get(name)
+        if not text:
+            continue
+        first = int(lines.get(name) or 0)
+        fname = filename
+        if first < 1:  # no line information: each snippet is its own pseudo file
+            first, fname = 1, "<%s:%s>" % (case, name)
+        snippets[name] = (text, fname, first)
+        _place_source(fname, first, text, _SOURCES.setdefault(fname, []))
+    # Also prime linecache (mtime None: checkcache() leaves such entries alone), so that tracebacks printed by
+    # the interpreter itself (threading.excepthook, warnings) show the snippet lines too.
+    import linecache
+    for fname, src in _SOURCES.items():
+        linecache.cache[fname] = (sum(map(len, src)), None, src, fname)
+
+    prelude_code = None
+    if "prelude" in snippets:
+        text, fname, first = snippets["prelude"]
+        prelude_code = compile(_parse(text, fname, first), fname, "exec")
+    fns = {}
+    for name in ("setup", "loop", "child"):
+        if name in snippets:
+            text, fname, first = snippets[name]
+            fns[name] = _as_function(name, text, fname, first, ns)
+
+    # --- prelude and setup (skip() -> skipped; an exception -> error)
+    stage = "prelude"
+    try:
+        if prelude_code is not None:
+            exec(prelude_code, ns)
+        stage = "setup"
+        if "setup" in fns:
+            if fns["setup"]() is False:
+                result["error"] = "setup returned False"
+                return
+    except _Skip as e:
+        result["skipped"] = str(e) or "skipped"
+        return
+    except Exception as e:
+        result["error"] = "%s raised %s" % (stage, _format_exc(e, skip_frames=1))
+        return
+
+    child = fns["child"]
+    loop = fns.get("loop")
+
+    # --- threads (threading is imported only here: see the note at the imports)
+    stop = None
+    loop_errors = {"count": 0, "first": None}
+    result["loop_errors"] = loop_errors
+    if threads_n > 0:
+        import threading
+        stop = threading.Event()
+        errors_lock = threading.Lock()
+        for k in range(threads_n):
+            if loop is not None:
+                t = threading.Thread(target=_loop_thread, args=(loop, stop, loop_errors, errors_lock),
+                                     name="fm-loop-%d" % k, daemon=True)
+            else:  # no loop: the threads just exist (blocked on an Event) while the parent forks
+                t = threading.Thread(target=stop.wait, name="fm-idle-%d" % k, daemon=True)
+            t.start()
+            result["threads_started"] += 1
+    if warmup_s > 0:
+        time.sleep(warmup_s)
+
+    # Nothing of ours may sit in a stdio buffer that every child would inherit and flush.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+    # --- the fork loop
+    # Cost model (measured, CPython 3.11): after each fork every page the parent or the child writes takes a
+    # copy-on-write fault, so the loop below is written to touch few objects: locals only, one poll object for the
+    # whole run, no read when the pipe only reports EOF, failure bookkeeping out of the fast path.
+    rng = None
+    if max_delay_us > 0:
+        import random
+        rng = random.Random(seed)  # the same seed gives the same delay schedule
+    poller = select.poll() if select is not None else None
+    use_pidfd = poller is not None and hasattr(os, "pidfd_open")
+    result["wait"] = "pidfd" if use_pidfd else ("pipe-poll" if poller is not None else "sleep")
+    POLLIN = select.POLLIN if select is not None else 1
+    n_ok = n_hang = n_crash = n_wrong = 0
+    failures = []
+    ok_ms = []
+    diagnosed = 0
+    pid = 0
+    r = w = pfd = -1
+    r_registered = False
+    fork = os.fork
+    pipe = os.pipe
+    close = os.close
+    dup2 = os.dup2
+    _exit = os._exit
+    waitpid = os.waitpid
+    read = os.read
+    pidfd_open = getattr(os, "pidfd_open", None)
+    perf = time.perf_counter
+    sleep = time.sleep
+    exit_normally = exit_mode == "exit"
+    i = 0
+    t_start = perf()
+    t_end = t_start + seconds
+    try:
+        while i == 0 or (i < forks_max and perf() < t_end):
+            if rng is not None:
+                d = rng.randint(0, max_delay_us)
+                if d:
+                    sleep(d * 1e-6)
+            r, w = pipe()  # O_CLOEXEC: not inherited by what the parent's threads exec
+            if poller is not None:
+                poller.register(r, POLLIN)
+                r_registered = True
+            else:
+                os.set_blocking(r, False)
+            t_fork = perf()
+            try:
+                pid = fork()
+            except OSError as e:
+                result["error"] = "fork() failed at iteration %d: %s" % (i, e)
+                break
+            if pid == 0:
+                # ---- the child (see "The child" above) ----
+                try:
+                    dup2(w, 1)
+                    dup2(w, 2)
+                    if w > 2:
+                        close(w)
+                    close(r)
+                    ret = child()
+                except BaseException as e:
+                    ret = _child_exception(e)  # returns only for SystemExit(0)
+                if ret is False:
+                    _child_false()
+                if exit_normally:
+                    _child_normal_exit()
+                _exit(0)
+            # ---- the parent ----
+            close(w)
+            w = -1
+            i += 1
+            deadline = t_fork + timeout_s
+            status = None
+            out = None
+            if use_pidfd:
+                try:
+                    pfd = pidfd_open(pid)
+                except OSError:  # ENOSYS (kernel < 5.3), EPERM (seccomp): fall back for good
+                    use_pidfd = False
+                    result["wait"] = "pipe-poll"
+            if pfd >= 0:
+                poller.register(pfd, POLLIN)
+                remaining = timeout_s  # first poll: the fork just returned, no need to read the clock
+                while True:
+                    events = poller.poll(int(remaining * 1000.0) + 1 if remaining > 0 else 0)
+                    exited = False
+                    for fd, ev in events:
+                        if fd == pfd:
+                            exited = True
+                        elif r_registered:
+                            data = read(r, 65536) if ev & POLLIN else None
+                            if data:
+                                out = _collect(out, data)
+                            else:  # EOF: the child (and whatever it started) closed the pipe
+                                poller.unregister(r)
+                                r_registered = False
+                    if exited:
+                        status = waitpid(pid, 0)[1]
+                        break
+                    if remaining <= 0:
+                        break
+                    remaining = deadline - perf()
+                poller.unregister(pfd)
+                close(pfd)
+                pfd = -1
+            else:
+                if r_registered:
+                    poller.unregister(r)
+                    r_registered = False
+                status, out = _wait_steps(pid, r, out, deadline)
+            if status is not None:
+                if r_registered:  # exited, but the pipe is not at EOF yet: take what is there
+                    out = _drain(r, out)
+                pid = 0
+            if r_registered:
+                poller.unregister(r)
+                r_registered = False
+
+            if status is not None and status == 0 and expect_re is None:
+                n_ok += 1
+                ok_ms.append(perf() - t_fork)
+                close(r)
+                r = -1
+                continue
+
+            # ---- anything but a plain ok ----
+            failure = None
+            if status is None:
+                n_hang += 1
+                failure = {"kind": "hang", "signal": None, "status": None,
+                           "message": "still running after %d ms" % int(timeout_s * 1000)}
+                if diagnosed < diag_max:
+                    diagnosed += 1
+                    failure["diag"] = _diagnose(pid, gdb)
+                _kill_and_reap(pid)
+                pid = 0
+                out = _drain(r, out)
+                if out is not None:
+                    failure["message"] += "; output: " + out[1].decode("utf-8", "replace")
+            elif os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                n_crash += 1
+                msg = "killed by %s (%d)" % (_signame(sig), sig)
+                if out is not None:
+                    msg += ": " + out[1].decode("utf-8", "replace")
+                failure = {"kind": "crash", "signal": sig, "signame": _signame(sig), "status": None,
+                           "message": msg}
+            else:
+                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+                if code != 0:
+                    n_wrong += 1
+                    msg = out[1].decode("utf-8", "replace") if out is not None else ""
+                    failure = {"kind": "wrong", "signal": None, "status": code,
+                               "message": msg or "exit status %d, no output" % code}
+                elif not expect_re.search(out[0] if out is not None else b""):
+                    n_wrong += 1
+                    head = out[0] if out is not None else b""
+                    failure = {"kind": "wrong", "signal": None, "status": 0,
+                               "message": "output did not match /%s/: %s"
+                                          % (expect, head[-TAIL_BYTES:].decode("utf-8", "replace"))}
+                else:
+                    n_ok += 1
+                    ok_ms.append(perf() - t_fork)
+            close(r)
+            r = -1
+            if failure is not None:
+                if len(failures) < MAX_FIRST_FAILURES:
+                    failure["iteration"] = i - 1
+                    failure["elapsed_ms"] = round((t_fork - t_start) * 1000.0, 1)
+                    failures.append(failure)
+                if fail_fast:
+                    break
+    finally:
+        if not _IN_CHILD:
+            if pid > 0:  # interrupted while a child was running: it must not outlive us
+                _kill_and_reap(pid)
+            for fd in (r, w, pfd):
+                if fd >= 0:
+                    try:
+                        close(fd)
+                    except OSError:
+                        pass
+            result["elapsed_ms"] = round((perf() - t_start) * 1000.0, 1)
+            result["forks"] = i
+            result.update({"ok": n_ok, "hang": n_hang, "crash": n_crash, "wrong": n_wrong})
+            ok_ms.sort()
+            result["child_ms"] = {"median": _percentile(ok_ms, 0.5), "p99": _percentile(ok_ms, 0.99)}
+            result["first_failures"] = failures
+            if stop is not None:
+                stop.set()
+
+
+def main():
+    result = {"forks": 0, "ok": 0, "hang": 0, "crash": 0, "wrong": 0, "elapsed_ms": 0.0,
+              "child_ms": {"median": None, "p99": None}, "first_failures": [], "libc": None, "runtime": None,
+              "threads_started": 0, "skipped": None, "error": None}
+    if len(sys.argv) != 2:
+        sys.stderr.write("usage: harness.py config.json\n")
+        os._exit(2)
+    try:
+        with open(sys.argv[1]) as f:
+            cfg = json.load(f)
+        out_path = cfg["result"]
+    except Exception as e:
+        sys.stderr.write("harness: cannot read config %s: %s\n" % (sys.argv[1], e))
+        os._exit(2)
+    try:
+        result["libc"] = _libc_info()
+        result["runtime"] = _runtime_info()
+        if cfg.get("env_check"):
+            result["environ"] = dict(os.environ)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _on_signal)
+        run(cfg, result)
+    except SystemExit:
+        if _IN_CHILD:  # a child ending with `exit: exit` unwinds through here to a normal interpreter exit
+            raise
+        result["error"] = "harness: unexpected SystemExit"
+    except CaseError as e:
+        result["error"] = str(e)
+    except _Stopped as e:
+        result["error"] = str(e)
+    except BaseException as e:
+        if _IN_CHILD:
+            os._exit(4)
+        result["error"] = "harness failed: %s" % _format_exc(e, skip_frames=0, limit=6)
+    try:
+        _write_result(out_path, result)
+    except Exception as e:
+        sys.stderr.write("harness: cannot write result %s: %s\n" % (out_path, e))
+        sys.stderr.flush()
+        os._exit(2)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    os._exit(0)  # the loop threads may be stuck inside a snippet: do not wait for them
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,580 @@
+# frozen_string_literal: true
+#
+# forkmatrix harness for CRuby (2.7+): implements runners/PROTOCOL.md.
+#
+#   ruby harness.rb config.json
+#
+# Runs the case's `prelude` (top level) and `setup`, starts `threads` Ruby threads that call `loop` until a stop
+# flag is set, then forks again and again (Process.fork, seeded delays), runs `child` in each child and classifies
+# how the child ended: ok / wrong / crash / hang. Writes one JSON result file (atomically) and exits with exit!(0).
+#
+# Only `json` and `rbconfig` are required; `etc` is optional (a musl-linked Ruby may lack extensions).
+#
+# Design notes (the why of the less obvious choices):
+# - Snippets are compiled with eval(code, TOPLEVEL_BINDING, file, line) so backtraces name the YAML file and line.
+#   `setup`, `loop` and `child` are lambdas (`return` / `next false` work); `prelude` runs at the top level, so its
+#   `def`s, constants and `$globals` are visible to the other snippets. The harness itself lives in a module and
+#   defines no top-level locals, so snippets see a clean top-level scope.
+# - Loop threads call Thread.pass after every iteration. CRuby's GVL otherwise lets a CPU-bound Ruby thread keep
+#   the lock for a whole 100 ms time slice, and the forking main thread (which needs the GVL after every sleep,
+#   select and waitpid) would manage only ~2 forks/s. With the pass it gets the GVL back after at most one loop
+#   iteration; blocking calls in the loop release the GVL anyway.
+# - The child is forked with the block form of Process.fork: after the block Ruby ends the child itself
+#   (rb_f_fork -> rb_protect -> ruby_stop), so the parent's stack (this harness's ensure clauses) never unwinds
+#   in the child, and `exit(0)` inside the block runs at_exit handlers exactly like a normal exit.
+# - Output capture redirects file descriptors 1 and 2 only, through throwaway IO objects:
+#   IO.for_fd(1, autoclose: false).reopen(w) is a dup2(w, 1). The inherited $stdout / $stderr objects are not
+#   touched: their write locks and buffers are exactly what the parent's threads left behind, which is what a case
+#   like "$stdout.puts in the child" must test. ($stdout.reopen(w) would also keep the object, but it flushes and
+#   locks the inherited object first: the harness would be doing the case's work before the case runs.)
+# - Waiting: IO.select on the child's output pipe with the remaining timeout (EOF = the child's last copy of the
+#   write end closed, normally because it exited), reading the output as it comes, then waitpid. Two edge cases
+#   are covered without a sleep loop in big steps: a child that exited while a grandchild still holds the pipe
+#   (select wakes every 20 ms to check waitpid(WNOHANG)), and a child that closed fds 1/2 but is still running
+#   (after EOF, waitpid(WNOHANG) with a short back-off until the deadline).
+
+require "json"
+require "rbconfig"
+begin
+  require "etc"
+rescue LoadError
+  nil
+end
+
+module ForkMatrixHarness
+  # Raised by skip(reason) from `prelude` / `setup`. Not a StandardError, so `rescue => e` in a snippet does not
+  # swallow it.
+  class Skip < Exception; end # rubocop:disable Lint/InheritException
+
+  HARNESS_FILE = File.expand_path(__FILE__)
+  OUTPUT_KEEP = 4096
+  MAX_FAILURES = 5
+  GDB_LIMIT_S = 20.0
+  SELECT_SLICE_S = 0.02
+
+  module_function
+
+  def now
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+
+  def utf8(s)
+    return nil if s.nil?
+
+    s.dup.force_encoding(Encoding::UTF_8).scrub("?")
+  end
+
+  def tail(s, n)
+    s.bytesize > n ? s.byteslice(s.bytesize - n, n) : s
+  end
+
+  # --- facts about this process -----------------------------------------------------------------------------
+
+  def libc_info
+    path = nil
+    begin
+      File.foreach("/proc/self/maps") do |line|
+        f = line.split(" ", 6)[5]
+        next unless f
+
+        f = f.strip
+        base = File.basename(f)
+        if base == "libc.so.6" || base == "libc.so" || base.match?(/\Alibc\.musl-.*\.so\.1\z/) ||
+           base.match?(/\Ald-musl-.*\.so\.1\z/)
+          path = f
+          break
+        end
+      end
+    rescue SystemCallError, IOError
+      path = nil
+    end
+    self_reported = begin
+      defined?(Etc.confstr) && defined?(Etc::CS_GNU_LIBC_VERSION) ? Etc.confstr(Etc::CS_GNU_LIBC_VERSION) : nil
+    rescue StandardError, NotImplementedError
+      nil
+    end
+    { "path" => path, "self_reported" => self_reported }
+  end
+
+  def runtime_info
+    version = RUBY_VERSION.dup
+    version << "p#{RUBY_PATCHLEVEL}" if defined?(RUBY_PATCHLEVEL) && RUBY_PATCHLEVEL >= 0
+    exe = begin
+      RbConfig.ruby
+    rescue StandardError
+      nil
+    end
+    { "name" => "ruby", "version" => version, "executable" => exe }
+  end
+
+  # --- result -----------------------------------------------------------------------------------------------
+
+  def write_result(path, result)
+    tmp = "#{path}.tmp"
+    File.open(tmp, "w") { |f| f.write(JSON.generate(result)) }
+    File.rename(tmp, path)
+  end
+
+  def percentile(sorted, q)
+    return nil if sorted.empty?
+
+    idx = (q * (sorted.size - 1)).round
+    sorted[idx]
+  end
+
+  # --- snippets ---------------------------------------------------------------------------------------------
+
+  def snippet_line(cfg, key)
+    l = (cfg["lines"] || {})[key].to_i
+    l.positive? ? l : 1
+  end
+
+  def blank?(code)
+    code.nil? || code.strip.empty?
+  end
+
+  # A lambda whose body is the snippet; its first line is `line` of `file`.
+  def compile(cfg, key)
+    code = cfg[key]
+    return nil if blank?(code)
+
+    src = +"lambda do\n"
+    src << code
+    src << "\nend\n"
+    eval(src, TOPLEVEL_BINDING, cfg["file"] || "(#{key})", snippet_line(cfg, key) - 1) # rubocop:disable Security/Eval
+  end
+
+  # "Class: message" and the first frames that are not the harness's own.
+  def describe_exception(e, frames = 6)
+    msg = e.message.to_s
+    first, rest = msg.split("\n", 2)
+    line = +"#{e.class}: #{first}"
+    line << " ..." if rest && !rest.strip.empty?
+    bt = (e.backtrace || []).reject { |f| f.start_with?(HARNESS_FILE) }.first(frames)
+    ([line] + bt.map { |f| "\tfrom #{f}" }).join("\n")
+  end
+
+  # --- hang diagnosis ---------------------------------------------------------------------------------------
+
+  def proc_read(pid, name)
+    s = File.binread("/proc/#{pid}/#{name}")
+    utf8(s).strip
+  rescue SystemCallError, IOError => e
+    "(unreadable: #{e.class}: #{e.message})"
+  end
+
+  def run_gdb(gdb, pid)
+    r, w = IO.pipe
+    gpid = nil
+    out = String.new(encoding: Encoding::BINARY)
+    begin
+      gpid = Process.spawn({ "PATH" => "/usr/bin:/bin" },
+                           gdb, "-batch", "-nx", "-p", pid.to_s, "-ex", "thread apply all bt",
+                           unsetenv_others: true, in: File::NULL, out: w, err: w, pgroup: true, close_others: true)
+      w.close
+      deadline = now + GDB_LIMIT_S
+      timed_out = false
+      loop do
+        left = deadline - now
+        if left <= 0
+          timed_out = true
+          break
+        end
+        next unless IO.select([r], nil, nil, left)
+
+        chunk = r.read_nonblock(65_536, exception: false)
+        break if chunk.nil?
+        next if chunk == :wait_readable
+
+        out << chunk
+        out = tail(out, 64_000)
+      end
+      if timed_out
+        begin
+          Process.kill(:KILL, -gpid)
+        rescue SystemCallError
+          nil
+        end
+        out << "\n(gdb killed after #{GDB_LIMIT_S.to_i} s)"
+      end
+      utf8(tail(out, 8000))
+    rescue SystemCallError, IOError => e
+      "(gdb failed: #{e.class}: #{e.message})"
+    ensure
+      w.close unless w.closed?
+      r.close unless r.closed?
+      if gpid
+        begin
+          Process.wait(gpid)
+        rescue SystemCallError
+          nil
+        end
+      end
+    end
+  end
+
+  # Where a hung child is, before it is killed: kernel view, then native stacks (gdb), then a Ruby-level
+  # backtrace (SIGTERM makes CRuby raise SignalException in the main thread when it can still run Ruby code;
+  # the child wrapper prints it with its backtrace).
+  def diagnose(pid, gdb, reader)
+    d = {}
+    d["wchan"] = proc_read(pid, "wchan")
+    d["syscall"] = proc_read(pid, "syscall")
+    d["stack"] = proc_read(pid, "stack")
+    tasks = begin
+      Dir.children("/proc/#{pid}/task").sort_by(&:to_i)
+    rescue SystemCallError
+      []
+    end
+    if tasks.size > 1
+      d["tasks"] = tasks.map { |t| "#{t} #{proc_read(pid, "task/#{t}/comm")} #{proc_read(pid, "task/#{t}/wchan")}" }.join("\n")
+    end
+    d["gdb"] = gdb && !gdb.empty? ? run_gdb(gdb, pid) : nil
+    before = reader.output.bytesize
+    begin
+      Process.kill(:TERM, pid)
+      reader.drain_until(now + 0.5)
+      extra = reader.output.byteslice(before, reader.output.bytesize - before) || ""
+      d["ruby"] = extra.empty? ? "(no Ruby backtrace: SIGTERM not handled within 500 ms)" : utf8(tail(extra, 4000))
+    rescue SystemCallError => e
+      d["ruby"] = "(could not signal: #{e.message})"
+    end
+    d
+  end
+
+  # Reads a child's output pipe, keeping the first OUTPUT_KEEP bytes.
+  class Reader
+    attr_reader :output, :eof
+
+    def initialize(io)
+      @io = io
+      @output = String.new(encoding: Encoding::BINARY)
+      @eof = false
+    end
+
+    # Read what is there without blocking; returns false at EOF.
+    def pump
+      loop do
+        chunk = @io.read_nonblock(65_536, exception: false)
+        if chunk.nil?
+          @eof = true
+          return false
+        end
+        return true if chunk == :wait_readable
+
+        room = OUTPUT_KEEP - @output.bytesize
+        @output << (chunk.bytesize > room ? chunk.byteslice(0, room) : chunk) if room.positive?
+      end
+    rescue IOError, SystemCallError
+      @eof = true
+      false
+    end
+
+    def drain_until(deadline)
+      until @eof
+        left = deadline - ForkMatrixHarness.now
+        break if left <= 0
+        break unless IO.select([@io], nil, nil, left)
+
+        pump
+      end
+    end
+  end
+
+  # --- the fork loop ----------------------------------------------------------------------------------------
+
+  def signame(sig)
+    n = Signal.signame(sig)
+    n ? "SIG#{n}" : "signal #{sig}"
+  rescue StandardError
+    "signal #{sig}"
+  end
+
+  def main(argv)
+    cfg_path = argv[0] or abort("usage: ruby harness.rb config.json")
+    cfg = JSON.parse(File.read(cfg_path))
+    result_path = cfg["result"] or abort("config has no `result` path")
+    run(cfg, result_path)
+  end
+
+  def base_result(cfg)
+    r = {
+      "forks" => 0, "ok" => 0, "hang" => 0, "crash" => 0, "wrong" => 0,
+      "elapsed_ms" => 0.0, "child_ms" => { "median" => nil, "p99" => nil },
+      "first_failures" => [], "libc" => libc_info, "runtime" => runtime_info,
+      "threads_started" => 0, "skipped" => nil, "error" => nil,
+    }
+    r["environ"] = ENV.to_h if cfg["env_check"]
+    r
+  end
+
+  def run(cfg, result_path)
+    result = base_result(cfg)
+    live = nil # pid of a child not yet reaped
+    begin
+      phase = "prelude"
+      begin
+        unless blank?(cfg["prelude"])
+          eval(cfg["prelude"], TOPLEVEL_BINDING, cfg["file"] || "(prelude)", snippet_line(cfg, "prelude")) # rubocop:disable Security/Eval
+        end
+        phase = "setup"
+        setup = compile(cfg, "setup")
+        phase = "loop"
+        loop_fn = compile(cfg, "loop")
+        phase = "child"
+        child_fn = compile(cfg, "child") || -> {}
+        phase = "expect_output"
+        expect = cfg["expect_output"] ? Regexp.new(cfg["expect_output"]) : nil
+        phase = "setup"
+        setup&.call
+      rescue Skip => e
+        result["skipped"] = e.message
+        write_result(result_path, result)
+        return
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        result["error"] = "#{phase} raised #{describe_exception(e, 4)}"
+        write_result(result_path, result)
+        return
+      end
+
+      n_threads = cfg["threads"].to_i
+      stop = false
+      iterations = Array.new(n_threads, 0)
+      loop_errors = Array.new(n_threads, 0)
+      first_loop_error = nil
+      n_threads.times do |idx|
+        Thread.new do
+          Thread.current.report_on_exception = false
+          Thread.current.name = "fm-loop-#{idx}" if Thread.current.respond_to?(:name=)
+          if loop_fn.nil?
+            sleep
+          else
+            until stop
+              begin
+                loop_fn.call
+                iterations[idx] += 1
+              rescue Exception => e # rubocop:disable Lint/RescueException
+                loop_errors[idx] += 1
+                first_loop_error ||= describe_exception(e, 3)
+              end
+              Thread.pass
+            end
+          end
+        end
+        result["threads_started"] += 1
+      end
+      warm = cfg["warmup_ms"].to_f
+      sleep(warm / 1000.0) if warm.positive?
+
+      forks = [cfg["forks"].to_i, 1].max
+      seconds = cfg["seconds"].to_f
+      timeout = [cfg["timeout_ms"].to_f, 1.0].max / 1000.0
+      max_delay = [cfg["max_delay_us"].to_i, 0].max
+      rng = Random.new(cfg["seed"].to_i)
+      fail_fast = cfg["fail_fast"] ? true : false
+      exit_normally = cfg["exit"] == "exit"
+      diag = cfg["diag"] || {}
+      gdb = diag["gdb"]
+      diag_max = diag["max"].to_i
+      diagnosed = 0
+      latencies = []
+      failures = result["first_failures"]
+
+      t_start = now
+      i = 0
+      while i < forks && (i.zero? || now - t_start < seconds)
+        delay = max_delay.positive? ? rng.rand(0..max_delay) : 0
+        sleep(delay / 1_000_000.0) if delay.positive?
+
+        r, w = IO.pipe
+        t_fork = now
+        begin
+          pid = Process.fork do
+            # --- the child ---
+            err = nil
+            begin
+              r.close
+              IO.for_fd(1, autoclose: false).reopen(w)
+              err = IO.for_fd(2, autoclose: false)
+              err.reopen(w)
+              w.close
+            rescue Exception # rubocop:disable Lint/RescueException
+              exit!(97)
+            end
+            ok = begin
+              child_fn.call != false
+            rescue SystemExit
+              raise # the snippet called exit(n): end like that (at_exit handlers run)
+            rescue Exception => e # rubocop:disable Lint/RescueException
+              begin
+                err.syswrite("#{describe_exception(e)}\n")
+              rescue Exception # rubocop:disable Lint/RescueException
+                nil
+              end
+              exit!(1)
+            end
+            unless ok
+              begin
+                err.syswrite("child returned false\n")
+              rescue Exception # rubocop:disable Lint/RescueException
+                nil
+              end
+              exit!(1)
+            end
+            exit_normally ? exit(0) : exit!(0)
+          end
+        ensure
+          w.close
+        end
+        live = pid
+        result["forks"] += 1
+        reader = Reader.new(r)
+        deadline = t_fork + timeout
+        status = nil
+        hung = false
+        begin
+          # Phase 1: output until EOF (or the child exited while something else holds the pipe).
+          until reader.eof
+            left = deadline - now
+            if left <= 0
+              hung = true
+              break
+            end
+            if IO.select([r], nil, nil, left < SELECT_SLICE_S ? left : SELECT_SLICE_S)
+              reader.pump
+            else
+              _, status = Process.wait2(pid, Process::WNOHANG)
+              if status
+                reader.pump
+                break
+              end
+            end
+          end
+          # Phase 2: EOF seen, the child is normally exiting right now.
+          unless status || hung
+            back = 0.00002
+            loop do
+              _, status = Process.wait2(pid, Process::WNOHANG)
+              break if status
+
+              left = deadline - now
+              if left <= 0
+                hung = true
+                break
+              end
+              sleep(back < left ? back : left)
+              back *= 2 if back < 0.002
+            end
+          end
+          t_done = now
+          if hung
+            d = nil
+            reader.pump
+            seen = reader.output.dup # what the child printed before it was found hung (the diagnosis adds more)
+            if diagnosed < diag_max
+              diagnosed += 1
+              d = diagnose(pid, gdb, reader)
+            end
+            begin
+              Process.kill(:KILL, pid)
+            rescue SystemCallError
+              nil
+            end
+            Process.wait(pid)
+            live = nil
+            result["hang"] += 1
+            if failures.size < MAX_FAILURES
+              out = utf8(tail(seen, 1000))
+              msg = +"still running #{(timeout * 1000).round} ms after fork"
+              msg << ": #{out}" unless out.strip.empty?
+              failures << { "kind" => "hang", "iteration" => i, "elapsed_ms" => ((t_done - t_start) * 1000).round(3),
+                            "message" => msg, "signal" => nil, "signame" => nil, "status" => nil, "diag" => d }
+            end
+          else
+            live = nil
+            out = reader.output
+            if status.signaled?
+              sig = status.termsig
+              result["crash"] += 1
+              if failures.size < MAX_FAILURES
+                msg = +"killed by #{signame(sig)} (#{sig})"
+                bug = utf8(out)[/^.*\[BUG\].*$/]
+                msg << "\n#{bug}" if bug
+                msg << "\n#{utf8(tail(out, 1000))}" unless out.empty?
+                failures << { "kind" => "crash", "iteration" => i, "elapsed_ms" => ((t_fork - t_start) * 1000).round(3),
+                              "message" => msg, "signal" => sig, "signame" => signame(sig), "status" => nil }
+              end
+            elsif status.exitstatus != 0
+              result["wrong"] += 1
+              if failures.size < MAX_FAILURES
+                text = utf8(tail(out, 1000))
+                msg = text.strip.empty? ? "exited with status #{status.exitstatus}" : text
+                failures << { "kind" => "wrong", "iteration" => i, "elapsed_ms" => ((t_fork - t_start) * 1000).round(3),
+                              "message" => msg, "signal" => nil, "signame" => nil, "status" => status.exitstatus }
+              end
+            elsif expect && !expect.match?(utf8(out))
+              result["wrong"] += 1
+              if failures.size < MAX_FAILURES
+                failures << { "kind" => "wrong", "iteration" => i, "elapsed_ms" => ((t_fork - t_start) * 1000).round(3),
+                              "message" => "output did not match /#{cfg["expect_output"]}/: #{utf8(tail(out, 900)).inspect}",
+                              "signal" => nil, "signame" => nil, "status" => 0 }
+              end
+            else
+              result["ok"] += 1
+              latencies << (t_done - t_fork) * 1000.0
+            end
+          end
+        ensure
+          r.close unless r.closed?
+        end
+        i += 1
+        break if fail_fast && (result["hang"] + result["crash"] + result["wrong"]).positive?
+      end
+      result["elapsed_ms"] = ((now - t_start) * 1000).round(3)
+      stop = true
+      sorted = latencies.sort
+      result["child_ms"] = { "median" => percentile(sorted, 0.5)&.round(3), "p99" => percentile(sorted, 0.99)&.round(3) }
+      # Extra (not in PROTOCOL.md's table, ignored by drivers that do not know it): did the loop threads work?
+      result["loop"] = { "iterations" => iterations.sum, "errors" => loop_errors.sum, "first_error" => first_loop_error }
+      write_result(result_path, result)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      result["error"] = "harness: #{describe_exception(e, 4)}"
+      begin
+        write_result(result_path, result)
+      rescue StandardError
+        nil
+      end
+    ensure
+      if live
+        begin
+          Process.kill(:KILL, live)
+          Process.wait(live)
+        rescue SystemCallError
+          nil
+        end
+      end
+    end
+  end
+end
+
+# skip(reason) for `prelude` / `setup`: the case cannot run here (the result says why; no fork happens).
+module Kernel
+  private
+
+  def skip(reason = "skipped")
+    raise ForkMatrixHarness::Skip, reason.to_s
+  end
+end
+
+if $PROGRAM_NAME == __FILE__ # (loadable without running, for benchmarks)
+  begin
+    ForkMatrixHarness.main(ARGV)
+  rescue SystemExit
+    raise
+  rescue Exception => e # rubocop:disable Lint/RescueException
+    warn "forkmatrix ruby harness: #{e.class}: #{e.message}"
+    exit!(2)
+  end
+  # Do not wait for the loop threads: they may be stuck inside the case's code.
+  exit!(0)
+end
