@@ -58,6 +58,9 @@ export class PrivateApt {
       '-o', `Dir::State::Lists=${path.join(this.dir, 'lists')}`, '-o', `Dir::Cache=${path.join(this.dir, 'cache')}`,
       '-o', `Dir::State::status=${path.join(this.dir, 'status')}`, '-o', 'APT::Get::List-Cleanup=0', '-o', 'Debug::NoLocking=1',
       '-o', 'APT::Sandbox::User=root',
+      // Debian's container images turn the binary caches off (docker-clean); without them every call re-parses
+      // ~100 MB of lists (16 s instead of 4 s)
+      '-o', 'Dir::Cache::pkgcache=pkgcache.bin', '-o', 'Dir::Cache::srcpkgcache=srcpkgcache.bin',
     ];
   }
 

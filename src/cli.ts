@@ -11,7 +11,7 @@ import { parseBudget } from './budget.ts';
 import { run } from './run.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId } from './matrix.ts';
 import { toHTML } from './html.ts';
-import { adapters } from './registry.ts';
+import { adapters, PROVISION_NAMES } from './registry.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
 import { directive } from './tap.ts';
 import { stringify } from 'yaml';
@@ -69,7 +69,13 @@ Checks every suites/<runtime>/<family>.yaml (or those under DIR). Prints file:li
 mistake and exits 1; prints a count and exits 0 when all is well.`,
   provision: `Usage: forkmatrix provision WHAT...
 
-  host       Debian's ruby, python3, gdb, gcc and nodejs where missing (apt-get; needs root)
+  host        Debian's ruby, python3, gdb, gcc and nodejs where missing (apt-get; needs root)
+  musl        musl 1.2.2, 1.2.3 and 1.2.5 from Debian bullseye, bookworm and trixie, and a musl C toolchain
+  glibc       glibc 2.41 (trixie) and the newest (sid), with copies of the host's runtimes that run on them
+  allocators  jemalloc, tcmalloc and mimalloc from Debian, preloaded into every glibc environment
+
+Everything goes under the cache ($FORKMATRIX_CACHE or ~/.cache/forkmatrix) through a private apt state: no root
+needed except for 'host'. Downloads are cached and reused.
 
 Provisioning is idempotent: what is there already is kept.`,
   gate: `Usage: forkmatrix gate (--libc PATH | --preload LIB.so | --env LIST) [--baseline FILE] [options]
@@ -255,7 +261,7 @@ async function cmdProvision(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, {}, 'provision');
   if (v.help) return help('provision');
   if (!positionals.length) throw new UsageError(`provision needs what to provision (see 'forkmatrix provision --help')`);
-  const known = ['host'];
+  const known = PROVISION_NAMES;
   const unknown = positionals.filter((p) => !known.includes(p));
   if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${known.join(', ')}`);
   const aopts = adapterOptions(v);

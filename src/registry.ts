@@ -5,6 +5,8 @@ import { pythonRunner } from '../runners/python/index.ts';
 import { rubyRunner } from '../runners/ruby/index.ts';
 import { nodeRunner } from '../runners/node/index.ts';
 import { hostAdapter } from '../adapters/host.ts';
+import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
+import { glibcAdapter } from '../adapters/glibc.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners: Record<RuntimeName, Runner> = {
@@ -14,4 +16,7 @@ export const runners: Record<RuntimeName, Runner> = {
   node: nodeRunner,
 };
 
-export const adapters: Adapter[] = [hostAdapter];
+export const adapters: Adapter[] = [hostAdapter, glibcAdapter, muslAdapter];
+
+/** What `forkmatrix provision` accepts (each adapter provisions the names it knows). */
+export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES];
