@@ -12,6 +12,7 @@ import { run } from './run.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId } from './matrix.ts';
 import { toHTML } from './html.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
+import { preloadName } from '../adapters/preload.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
 import { directive } from './tap.ts';
 import { stringify } from 'yaml';
@@ -301,9 +302,12 @@ async function cmdGate(argv: string[]): Promise<number> {
   const aopts = adapterOptions(v);
   const all = await allEnvironments(aopts);
   // The candidate environments: those made from --libc / --preload, or named with --env.
-  const tags = [...(v.preload ?? []).map((p) => '+' + path.basename(p).replace(/^lib/, '').replace(/\.so(\..*)?$/, '')), ...(v.libc?.length ? ['+local'] : [])];
+  const tags = [...(v.preload ?? []).map((p) => '+' + preloadName(p)), ...(v.libc?.length ? ['+local'] : [])];
+  // --preload on its own means: on this machine's libc (not on every provisioned glibc)
+  const hostId = all.find((e) => e.adapter === 'host')?.id;
   const wanted = list(v.env);
-  const envs = all.filter((e) => (wanted ? wanted.includes(e.id) : tags.some((t) => e.id.endsWith(t))));
+  const envs = all.filter((e) =>
+    wanted ? wanted.includes(e.id) : tags.some((t) => e.id.endsWith(t)) && (v.libc?.length || e.id === `${hostId}${tags.find((t) => e.id.endsWith(t))}`));
   if (!envs.length) throw new UsageError(`gate: no environment could be made from ${[...(v.libc ?? []), ...(v.preload ?? []), ...(wanted ?? [])].join(', ')}; available: ${all.map((e) => e.id).join(', ')}`);
   if (wanted) {
     const unknown = wanted.filter((w) => !all.some((e) => e.id === w));

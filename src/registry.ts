@@ -7,6 +7,7 @@ import { nodeRunner } from '../runners/node/index.ts';
 import { hostAdapter } from '../adapters/host.ts';
 import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
 import { glibcAdapter } from '../adapters/glibc.ts';
+import { preloadAdapter } from '../adapters/preload.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners: Record<RuntimeName, Runner> = {
@@ -16,7 +17,7 @@ export const runners: Record<RuntimeName, Runner> = {
   node: nodeRunner,
 };
 
-export const adapters: Adapter[] = [hostAdapter, glibcAdapter, muslAdapter];
+export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter];
 
 /** What `forkmatrix provision` accepts (each adapter provisions the names it knows). */
 export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES];

@@ -1,0 +1,1025 @@
+// The glibc adapter: glibc versions other than the host's, run on this machine without root.
+//
+// - Debian's libc6 from trixie (2.41) and sid (the newest), downloaded with the private apt state and unpacked into
+//   <cache>/glibc/<version>/ (`forkmatrix provision glibc`).
+// - `--libc PATH`: a glibc build tree (elf/ld.so + libc.so) or an install dir (lib/ld-linux-x86-64.so.2 +
+//   lib/libc.so.6): environment `glibc-<proved version>+local`.
+//
+// C cases (compiled by the host cc against the host glibc) run through the tree's own loader:
+//   <loader> --library-path <tree dirs>:<host lib dirs> PROG ...
+// The interpreters (python3, ruby, node from the host) run as patchelf'd copies whose PT_INTERP is the tree's
+// loader and whose search path starts with the tree's lib dirs, so children they spawn by absolute path
+// (sys.executable, process.execPath, RbConfig.ruby) stay on that glibc. Each copy is checked once: it must run, map
+// only this tree's glibc pieces, and name itself as its executable. A glibc older than a binary's newest
+// GLIBC_x.y symbol version need is refused with that reason (why bullseye's 2.31 cannot run this host's binaries).
+// Nothing is taken from a label: probe() reads a real process's /proc/self/maps and runs the libc for its banner.
+
+import { createHash } from 'node:crypto';
+import {
+  chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync,
+  statSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { buildAtomically, debVersion, PrivateApt, unpackDeb } from './apt.ts';
+import { hostRuntimes, probeHost, which } from './host.ts';
+import { capture, cleanBaseEnv } from '../src/proc.ts';
+import { libcFromMaps, parseBanner, proveLibcFile, sameFile } from '../src/probe.ts';
+import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, RuntimeName } from '../src/types.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// ELF: what a binary asks of the dynamic loader (read straight from the file, no binutils needed)
+
+export interface ElfInfo {
+  /** ET_EXEC 2, ET_DYN 3 */
+  type: number;
+  /** e_machine: 62 is x86-64 */
+  machine: number;
+  interp: string | null;
+  needed: string[];
+  rpath: string[];
+  runpath: string[];
+  /** DT_FLAGS_1 (DF_1_PIE 0x08000000 marks a position-independent executable) */
+  flags1: number;
+  /** .gnu.version_r: per needed file, the version names asked for (GLIBC_2.34 ...) */
+  verneed: { file: string; versions: string[] }[];
+}
+
+export function readElf(file: string): ElfInfo {
+  const fd = openSync(file, 'r');
+  try {
+    const read = (pos: number, len: number): Buffer => {
+      const b = Buffer.alloc(len);
+      const n = readSync(fd, b, 0, len, pos);
+      return n === len ? b : b.subarray(0, n);
+    };
+    const h = read(0, 64);
+    if (h.length < 64 || h.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${file}: not an ELF file`);
+    if (h[4] !== 2 || h[5] !== 1) throw new Error(`${file}: not a 64-bit little-endian ELF file`);
+    const type = h.readUInt16LE(16);
+    const machine = h.readUInt16LE(18);
+    const phoff = Number(h.readBigUInt64LE(32));
+    const phentsize = h.readUInt16LE(54);
+    const phnum = h.readUInt16LE(56);
+    const ph = read(phoff, phentsize * phnum);
+    const loads: { vaddr: number; off: number; filesz: number }[] = [];
+    let dyn: { off: number; size: number } | null = null;
+    let interp: string | null = null;
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      const ptype = ph.readUInt32LE(o);
+      const off = Number(ph.readBigUInt64LE(o + 8));
+      const vaddr = Number(ph.readBigUInt64LE(o + 16));
+      const filesz = Number(ph.readBigUInt64LE(o + 32));
+      if (ptype === 1) loads.push({ vaddr, off, filesz });
+      else if (ptype === 2) dyn = { off, size: filesz };
+      else if (ptype === 3) interp = read(off, filesz).toString('latin1').replace(/\0.*$/s, '');
+    }
+    const info: ElfInfo = { type, machine, interp, needed: [], rpath: [], runpath: [], verneed: [], flags1: 0 };
+    if (!dyn) return info; // static
+    const toOff = (addr: number): number => {
+      const l = loads.find((x) => addr >= x.vaddr && addr < x.vaddr + x.filesz);
+      if (!l) throw new Error(`${file}: dynamic address 0x${addr.toString(16)} is in no PT_LOAD segment`);
+      return l.off + (addr - l.vaddr);
+    };
+    const d = read(dyn.off, dyn.size);
+    const tags: [number, number][] = [];
+    for (let o = 0; o + 16 <= d.length; o += 16) {
+      const tag = Number(d.readBigInt64LE(o));
+      if (tag === 0) break;
+      tags.push([tag, Number(d.readBigUInt64LE(o + 8))]);
+    }
+    const get = (t: number) => tags.find(([k]) => k === t)?.[1];
+    info.flags1 = get(0x6ffffffb) ?? 0;
+    const strtab = get(5);
+    const strsz = get(10) ?? 0;
+    if (strtab == null) return info;
+    const strs = read(toOff(strtab), strsz);
+    const str = (i: number) => {
+      const end = strs.indexOf(0, i);
+      return strs.toString('latin1', i, end < 0 ? strs.length : end);
+    };
+    for (const [t, v] of tags) {
+      if (t === 1) info.needed.push(str(v));
+      else if (t === 15) info.rpath.push(...str(v).split(':').filter(Boolean));
+      else if (t === 29) info.runpath.push(...str(v).split(':').filter(Boolean));
+    }
+    const vn = get(0x6ffffffe);
+    const vnnum = get(0x6fffffff) ?? 0;
+    if (vn != null) {
+      let at = toOff(vn);
+      for (let i = 0; i < vnnum; i++) {
+        const e = read(at, 16);
+        const cnt = e.readUInt16LE(2);
+        const fileName = str(e.readUInt32LE(4));
+        const versions: string[] = [];
+        let ax = at + e.readUInt32LE(8);
+        for (let j = 0; j < cnt; j++) {
+          const a = read(ax, 16);
+          versions.push(str(a.readUInt32LE(8)));
+          const next = a.readUInt32LE(12);
+          if (!next) break;
+          ax += next;
+        }
+        info.verneed.push({ file: fileName, versions });
+        const next = e.readUInt32LE(12);
+        if (!next) break;
+        at += next;
+      }
+    }
+    return info;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Compare dotted versions numerically: -1, 0, 1. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
+  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+export interface GlibcNeed {
+  /** newest GLIBC_x.y asked for, as "2.34" (null: none) */
+  newest: string | null;
+  /** the file that asks for it */
+  by: string | null;
+  /** files that ask for GLIBC_PRIVATE (they only run on the glibc they were built with) */
+  private: string[];
+}
+
+const needCache = new Map<string, GlibcNeed>();
+
+/** The newest GLIBC_x.y symbol version the given ELF files need (their .gnu.version_r entries). */
+export function glibcNeeds(files: string[]): GlibcNeed {
+  const out: GlibcNeed = { newest: null, by: null, private: [] };
+  for (const f of files) {
+    let key = f;
+    try {
+      const st = statSync(f);
+      key = `${realpathSync(f)}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      /* keep */
+    }
+    let one = needCache.get(key);
+    if (!one) {
+      one = { newest: null, by: null, private: [] };
+      for (const v of readElf(f).verneed.flatMap((x) => x.versions)) {
+        if (v === 'GLIBC_PRIVATE') one.private = [f];
+        const m = /^GLIBC_(\d+\.\d+(?:\.\d+)?)$/.exec(v);
+        if (m && (!one.newest || compareVersions(m[1], one.newest) > 0)) one = { ...one, newest: m[1], by: f };
+      }
+      needCache.set(key, one);
+    }
+    if (one.newest && (!out.newest || compareVersions(one.newest, out.newest) > 0)) {
+      out.newest = one.newest;
+      out.by = one.by;
+    }
+    out.private.push(...one.private);
+  }
+  return out;
+}
+
+/**
+ * Why the given binaries cannot run on glibc `version` (null: they can): a glibc older than a binary's newest
+ * GLIBC_x.y need fails at load time ("version `GLIBC_2.34' not found").
+ */
+export function refuseOlder(files: string[], version: string, what = 'the binary'): string | null {
+  const n = glibcNeeds(files);
+  if (n.private.length) return `${n.private[0]} needs GLIBC_PRIVATE symbols: it runs only on the glibc it was built with`;
+  if (n.newest && compareVersions(version, n.newest) < 0)
+    return `glibc ${version} is older than ${what}: ${n.by} needs GLIBC_${n.newest} (use a Debian root of that release, or a glibc >= ${n.newest})`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Host facts
+
+/** glibc's own shared objects (the pieces that must all come from one glibc), by file name. */
+export const GLIBC_PIECE_RE =
+  /^(ld-linux-x86-64\.so\.2|ld\.so|ld-\d[\d.]*\.so|lib(c|m|mvec|pthread|dl|rt|resolv|util|anl|nsl|BrokenLocale|c_malloc_debug|memusage|pcprofile|thread_db|nss_[a-z]+)([-.][\d.]+)?\.so(\.[\d.]+)?)$/;
+
+/** Sonames a runtime copy is made to load from its tree first: a host library with its own RUNPATH (e.g. a pyenv
+ * libpython) would otherwise find the host's libm through the system search path. */
+const FIRST_NEEDED = ['libm.so.6', 'libpthread.so.0', 'libdl.so.2', 'librt.so.1'];
+
+export function hostLibDirs(): string[] {
+  return ['/usr/local/lib/x86_64-linux-gnu', '/usr/local/lib', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu'].filter((d) => existsSync(d));
+}
+
+/** Debian codename of this host (for tools downloaded to run here). */
+export function hostCodename(): string {
+  try {
+    const m = /^VERSION_CODENAME=(\w+)/m.exec(readFileSync('/etc/os-release', 'utf8'));
+    if (m) return m[1];
+  } catch {
+    /* not Debian-like */
+  }
+  return 'bookworm';
+}
+
+let hostProofMemo: LibcProof | null | undefined;
+/** The host's proved glibc (null when the host libc is not glibc). */
+export function hostGlibc(): LibcProof | null {
+  if (hostProofMemo !== undefined) return hostProofMemo;
+  try {
+    const p = probeHost();
+    hostProofMemo = p.name === 'glibc' ? p : null;
+  } catch {
+    hostProofMemo = null;
+  }
+  return hostProofMemo;
+}
+
+const rtMemo = new Map<string, ReturnType<typeof hostRuntimes>>();
+/** Remember runtimes already identified (e.g. by hostEnvironment) so they are not asked again. */
+export function rememberHostRuntimes(extra: AdapterOptions['extraRuntimes'], found: ReturnType<typeof hostRuntimes>): void {
+  rtMemo.set(JSON.stringify(extra), found);
+}
+/** hostRuntimes, once per process per --runtime set (every interpreter is asked for its version once). */
+export function hostRuntimesOnce(extra: AdapterOptions['extraRuntimes']): ReturnType<typeof hostRuntimes> {
+  const k = JSON.stringify(extra);
+  if (!rtMemo.has(k)) rtMemo.set(k, hostRuntimes(extra));
+  return rtMemo.get(k)!;
+}
+
+/**
+ * What a C case binary built by `cc` on this host needs at least (a small threaded, dlopen-ing program compiled
+ * once and cached): every case links against the host glibc, so this is the floor for running C cases elsewhere.
+ */
+export function ccNeeds(cacheDir: string, cc: RuntimeInstance): GlibcNeed & { error?: string } {
+  const key = createHash('sha256').update(`${cc.executable}\0${cc.version}\0v1`).digest('hex').slice(0, 16);
+  const dir = path.join(cacheDir, 'glibc', 'cc-probe', key);
+  const bin = path.join(dir, 'probe');
+  if (!existsSync(bin)) {
+    const tmp = `${dir}.tmp-${process.pid}`;
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(
+      path.join(tmp, 'probe.c'),
+      [
+        '#define _GNU_SOURCE',
+        '#include <dlfcn.h>', '#include <pthread.h>', '#include <stdio.h>', '#include <stdlib.h>', '#include <time.h>', '#include <unistd.h>', '#include <sys/wait.h>',
+        'static void *f(void *a) { return a; }',
+        'int main(void) { pthread_t t; pthread_create(&t, 0, f, 0); pthread_join(t, 0); void *h = dlopen("libm.so.6", RTLD_NOW);',
+        '  struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); pid_t p = fork(); if (!p) _exit(0); waitpid(p, 0, 0);',
+        '  printf("%p %ld\\n", h, (long)ts.tv_sec); free(malloc(10)); return 0; }',
+        '',
+      ].join('\n'),
+    );
+    const r = capture(cc.executable, ['-O1', '-pthread', path.join(tmp, 'probe.c'), '-o', path.join(tmp, 'probe'), '-ldl', '-lrt'], { env: cleanBaseEnv(), timeoutMs: 60_000 });
+    if (r.code !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      return { newest: null, by: null, private: [], error: `${cc.executable} cannot build a probe: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` };
+    }
+    mkdirSync(path.dirname(dir), { recursive: true });
+    try {
+      renameSync(tmp, dir);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }); // another process built it first
+    }
+  }
+  return glibcNeeds([bin]);
+}
+
+/** Shared objects a program loads (host ldd), for version needs of an interpreter and its libraries. */
+function lddClosure(exe: string): string[] {
+  const r = capture('ldd', [exe], { env: cleanBaseEnv(), timeoutMs: 20_000 });
+  const out: string[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = /=>\s+(\/\S+)\s+\(0x/.exec(line);
+    if (m) out.push(m[1]);
+  }
+  return out;
+}
+
+/** The files whose version needs decide whether an interpreter can run on another glibc: it and its non-glibc libs. */
+const filesMemo = new Map<string, string[]>();
+export function runtimeFiles(exe: string): string[] {
+  if (!filesMemo.has(exe)) filesMemo.set(exe, [exe, ...lddClosure(exe).filter((f) => !GLIBC_PIECE_RE.test(path.basename(f)))]);
+  return filesMemo.get(exe)!;
+}
+
+/** Every file mapped in a /proc/PID/maps text. */
+export function mappedFiles(maps: string): string[] {
+  const out = new Set<string>();
+  for (const line of maps.split('\n')) {
+    const f = line.trim().split(/\s+/).slice(5).join(' ');
+    if (f.startsWith('/')) out.add(f.replace(/ \(deleted\)$/, ''));
+  }
+  return [...out];
+}
+
+const realOr = (p: string) => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trees: one glibc on disk (a Debian libc6 unpacked, or --libc PATH)
+
+export interface GlibcTree {
+  kind: 'debian' | 'local';
+  id: string;
+  version: string;
+  /** where it comes from, for messages */
+  label: string;
+  root: string;
+  loader: string;
+  libc: string;
+  /** directories holding this glibc's shared objects (searched first) */
+  dirs: string[];
+  /** where patchelf'd runtime copies live */
+  copies: string;
+  /** variables every process in the environment gets (declared) */
+  env: Record<string, string>;
+}
+
+interface DebMeta {
+  suite: string[];
+  deb: string;
+  debVersion: string;
+  version: string;
+  banner: string;
+}
+
+/** Debian releases this adapter knows: what they ship, and which it provisions. */
+export const DEBIAN_GLIBC: { suite: string; version: string | null; provision: boolean }[] = [
+  { suite: 'bullseye', version: '2.31', provision: false },
+  { suite: 'bookworm', version: '2.36', provision: false },
+  { suite: 'trixie', version: '2.41', provision: true },
+  { suite: 'sid', version: null, provision: true },
+];
+
+function findLoaderDir(root: string): string | null {
+  for (const d of ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu']) {
+    if (existsSync(path.join(root, d, 'ld-linux-x86-64.so.2')) && existsSync(path.join(root, d, 'libc.so.6'))) return path.join(root, d);
+  }
+  return null;
+}
+
+/** The version banner of a libc file: executed directly (proveLibcFile), else through its own loader (a libc whose
+ * PT_INTERP names the host's loader cannot run by itself). */
+export function bannerOf(libc: string, loader: string): LibcProof {
+  const direct = proveLibcFile(libc);
+  if (direct.name !== 'unknown') return direct;
+  const r = capture(loader, [libc], { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 10_000 });
+  const banner = (r.stdout + r.stderr).trim();
+  const { name, version } = parseBanner(banner);
+  return { name, version, path: libc, banner: banner.split('\n').slice(0, 2).join(' ') };
+}
+
+function debianTree(cacheDir: string, dir: string): GlibcTree | null {
+  let meta: DebMeta;
+  try {
+    meta = JSON.parse(readFileSync(path.join(dir, 'forkmatrix.json'), 'utf8')) as DebMeta;
+  } catch {
+    return null;
+  }
+  const lib = findLoaderDir(dir);
+  if (!lib) return null;
+  return {
+    kind: 'debian', id: `glibc-${meta.version}`, version: meta.version, label: `Debian ${meta.suite.join('/')} libc6 ${meta.debVersion}`, root: dir,
+    loader: path.join(lib, 'ld-linux-x86-64.so.2'), libc: path.join(lib, 'libc.so.6'), dirs: [lib], copies: path.join(dir, 'runtimes'),
+    env: existsSync(path.join(lib, 'gconv')) ? { GCONV_PATH: path.join(lib, 'gconv') } : {},
+  };
+}
+
+/** The provisioned Debian glibc copies in the cache. */
+export function debianTrees(cacheDir: string): GlibcTree[] {
+  const base = path.join(cacheDir, 'glibc');
+  let names: string[] = [];
+  try {
+    names = readdirSync(base).filter((n) => /^\d+\.\d+/.test(n) && !n.includes('.tmp-'));
+  } catch {
+    return [];
+  }
+  return names.map((n) => debianTree(cacheDir, path.join(base, n))).filter((t): t is GlibcTree => !!t).sort((a, b) => compareVersions(a.version, b.version));
+}
+
+/** Build-tree subdirectories glibc's testrun.sh puts on --library-path. */
+const BUILD_SUBDIRS = ['', 'math', 'elf', 'dlfcn', 'nss', 'nis', 'nptl', 'rt', 'resolv', 'login', 'crypt', 'malloc', 'dfp'];
+
+export type LocalKind = { kind: 'glibc'; tree: GlibcTree } | { kind: 'musl' } | { kind: 'error'; message: string };
+
+/** What --libc PATH is: a glibc build tree or install dir (an environment), a musl one (not ours), or neither. */
+export function classifyLocal(p: string, cacheDir: string): LocalKind {
+  const abs = path.resolve(p);
+  if (!existsSync(abs)) return { kind: 'error', message: `--libc ${p}: no such directory` };
+  if (!statSync(abs).isDirectory()) {
+    if (proveLibcFile(abs).name === 'musl') return { kind: 'musl' };
+    return { kind: 'error', message: `--libc ${p}: expected a glibc build tree or install directory, not a file` };
+  }
+  const has = (...xs: string[]) => xs.map((x) => path.join(abs, x)).find((f) => existsSync(f)) ?? null;
+  let loader: string | null = null;
+  let libc: string | null = null;
+  let dirs: string[] = [];
+  let how = '';
+  const buildLoader = has('elf/ld-linux-x86-64.so.2', 'elf/ld.so');
+  const buildLibc = has('libc.so.6', 'libc.so');
+  if (buildLoader && buildLibc && !isLinkerScript(buildLibc)) {
+    loader = buildLoader;
+    libc = buildLibc;
+    dirs = BUILD_SUBDIRS.map((s) => path.join(abs, s)).filter((d) => existsSync(d));
+    how = 'build tree';
+  } else {
+    const instLoader = has('lib/ld-linux-x86-64.so.2', 'lib64/ld-linux-x86-64.so.2');
+    const instLibc = has('lib/libc.so.6', 'lib64/libc.so.6');
+    if (instLoader && instLibc) {
+      loader = instLoader;
+      libc = instLibc;
+      dirs = [path.dirname(instLibc), path.dirname(instLoader)].filter((d, i, a) => a.indexOf(d) === i);
+      how = 'install dir';
+    }
+  }
+  if (!loader || !libc) {
+    // musl (another adapter's): lib/ld-musl-*.so.1, or a lib/libc.so that says it is musl
+    const libDir = path.join(abs, 'lib');
+    const muslLoader = existsSync(libDir) && readdirSync(libDir).some((f) => /^ld-musl-.*\.so\.1$/.test(f));
+    const libcSo = path.join(libDir, 'libc.so');
+    if (muslLoader || (existsSync(libcSo) && !isLinkerScript(libcSo) && proveLibcFile(libcSo).name === 'musl')) return { kind: 'musl' };
+    return {
+      kind: 'error',
+      message: `--libc ${p}: not a glibc build tree (elf/ld-linux-x86-64.so.2 or elf/ld.so, and libc.so.6 or libc.so) nor a glibc install dir (lib/ld-linux-x86-64.so.2 and lib/libc.so.6)`,
+    };
+  }
+  const proof = bannerOf(libc, loader);
+  if (proof.name !== 'glibc') return { kind: 'error', message: `--libc ${p}: ${libc} is not a glibc (it says: ${proof.banner.slice(0, 120) || 'nothing'})` };
+  const key = createHash('sha256').update(realOr(abs)).digest('hex').slice(0, 16);
+  const env: Record<string, string> = {};
+  if (how === 'build tree' && existsSync(path.join(abs, 'iconvdata'))) env.GCONV_PATH = path.join(abs, 'iconvdata');
+  else if (how === 'install dir' && existsSync(path.join(path.dirname(libc), 'gconv'))) env.GCONV_PATH = path.join(path.dirname(libc), 'gconv');
+  return {
+    kind: 'glibc',
+    tree: {
+      kind: 'local', id: `glibc-${proof.version}+local`, version: proof.version, label: `--libc ${abs} (${how})`, root: abs, loader, libc, dirs,
+      copies: path.join(cacheDir, 'glibc', 'local', key, 'runtimes'), env,
+    },
+  };
+}
+
+function isLinkerScript(f: string): boolean {
+  try {
+    const fd = openSync(f, 'r');
+    const b = Buffer.alloc(4);
+    readSync(fd, b, 0, 4, 0);
+    closeSync(fd);
+    return b.readUInt32BE(0) !== 0x7f454c46;
+  } catch {
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// patchelf (Debian's): on PATH, else downloaded into the cache (no root)
+
+export async function ensurePatchelf(cacheDir: string, log: (l: string) => void = () => {}, preferSystem = true): Promise<string> {
+  const sys = preferSystem ? which('patchelf') : null;
+  if (sys && capture(sys, ['--version']).code === 0) return sys;
+  const cached = cachedPatchelf(cacheDir);
+  if (cached) return cached;
+  const suite = hostCodename();
+  log(`glibc: patchelf is not on PATH: downloading Debian's patchelf/${suite} into the cache`);
+  const apt = new PrivateApt(cacheDir);
+  const tmpDebs = path.join(cacheDir, 'tools', `.debs-${process.pid}`);
+  try {
+    const [deb] = apt.download([`patchelf/${suite}`], tmpDebs, log);
+    const dir = path.join(cacheDir, 'tools', `patchelf-${debVersion(deb)}`);
+    await buildAtomically(dir, (tmp) => {
+      unpackDeb(deb, tmp);
+      const r = capture(path.join(tmp, 'usr/bin/patchelf'), ['--version']);
+      if (r.code !== 0) throw new Error(`the downloaded patchelf does not run here: ${(r.stderr || r.error || '').trim()}`);
+    });
+    return path.join(dir, 'usr/bin/patchelf');
+  } finally {
+    rmSync(tmpDebs, { recursive: true, force: true });
+  }
+}
+
+function cachedPatchelf(cacheDir: string): string | null {
+  try {
+    for (const d of readdirSync(path.join(cacheDir, 'tools')).filter((n) => /^patchelf-/.test(n) && !n.includes('.tmp-')).sort().reverse()) {
+      const p = path.join(cacheDir, 'tools', d, 'usr/bin/patchelf');
+      if (existsSync(p)) return p;
+    }
+  } catch {
+    /* none */
+  }
+  return null;
+}
+
+function patchelfNow(cacheDir: string): string | null {
+  const sys = which('patchelf');
+  return sys ?? cachedPatchelf(cacheDir);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Runtime copies
+
+/** Copies bigger than this are made by `provision` only (environments() must stay fast). */
+const LAZY_COPY_MAX = 32 << 20;
+
+interface CopyRecord {
+  ok: boolean;
+  reason?: string;
+  executable?: string;
+  source?: string;
+  checked?: string;
+}
+
+/** Bump when the way copies are made changes: older copies are then made again. */
+const COPY_FORMAT = 2;
+
+function copyKey(rt: RuntimeInstance): string {
+  const st = statSync(rt.executable);
+  return `${rt.runtime}-${rt.version}-${createHash('sha256').update(`${realOr(rt.executable)}\0${st.size}\0${st.mtimeMs}\0${COPY_FORMAT}`).digest('hex').slice(0, 10)}`;
+}
+
+/** The override that makes RbConfig.ruby name a ruby copy (Debian's ruby has a fixed bindir, no load-relative). */
+const RBCONFIG = `# forkmatrix: RUBYLIB puts this file before the real rbconfig.rb. It loads the real one, then, only when this
+# process is one of forkmatrix's patchelf'd ruby copies, points bindir at the copy so RbConfig.ruby (and so
+# children spawned by it) stay on the copy's glibc. Any other ruby gets its own RbConfig unchanged.
+fm_dir = __dir__
+real = $LOAD_PATH.map { |d| File.join(d.to_s, 'rbconfig.rb') }.find { |f| File.dirname(f) != fm_dir && File.file?(f) }
+raise LoadError, 'forkmatrix rbconfig override: no real rbconfig.rb on the load path' unless real
+load real
+begin
+  exe = File.realpath('/proc/self/exe')
+  copies = File.realpath(File.join(File.dirname(fm_dir), 'runtimes')) + '/'
+  RbConfig::CONFIG['bindir'] = File.dirname(exe) if exe.start_with?(copies) && File.basename(exe) == RbConfig::CONFIG['ruby_install_name'] + RbConfig::CONFIG['EXEEXT'].to_s
+rescue SystemCallError
+end
+`;
+
+function rubyLibDir(tree: GlibcTree): string {
+  return path.join(path.dirname(tree.copies), 'rubylib');
+}
+
+function ensureRubyLib(tree: GlibcTree): string {
+  const dir = rubyLibDir(tree);
+  const f = path.join(dir, 'rbconfig.rb');
+  if (!existsSync(f) || readFileSync(f, 'utf8') !== RBCONFIG) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${f}.tmp-${process.pid}`, RBCONFIG);
+    renameSync(`${f}.tmp-${process.pid}`, f);
+  }
+  return dir;
+}
+
+const VERIFY: Record<Exclude<RuntimeName, 'libc'>, string[]> = {
+  python: ['-c', 'import sys, os, socket, ssl, ctypes, subprocess, math\nprint(sys.executable)\nprint(open("/proc/self/maps").read())'],
+  ruby: ['-e', 'require "rbconfig"; require "socket"; require "etc"; puts RbConfig.ruby; puts File.read("/proc/self/maps")'],
+  node: ['-e', 'require("crypto"); require("zlib"); console.log(process.execPath); console.log(require("fs").readFileSync("/proc/self/maps", "utf8"))'],
+};
+
+/** Is every glibc piece in this maps text from the tree? Returns the offending files. */
+function foreignPieces(maps: string, tree: GlibcTree): string[] {
+  const own = treeFiles(tree);
+  return mappedFiles(maps).filter((f) => GLIBC_PIECE_RE.test(path.basename(f)) && !own.has(realOr(f)));
+}
+
+const treeFilesMemo = new Map<string, Set<string>>();
+/** The real paths of every file in a tree's dirs (an install dir may be symlinks to elsewhere). */
+function treeFiles(tree: GlibcTree): Set<string> {
+  const key = tree.dirs.join(':');
+  let set = treeFilesMemo.get(key);
+  if (!set) {
+    set = new Set<string>();
+    for (const d of tree.dirs) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(d);
+      } catch {
+        continue;
+      }
+      for (const n of names) set.add(realOr(path.join(d, n)));
+    }
+    treeFilesMemo.set(key, set);
+  }
+  return set;
+}
+
+/** Why an interpreter is not a glibc program at all (a musl-linked --runtime), or null. */
+function notForGlibc(rt: RuntimeInstance): string | null {
+  try {
+    const interp = readElf(rt.executable).interp;
+    if (interp && !/ld-linux/.test(path.basename(interp))) return `${rt.executable} is not linked against glibc (its loader is ${interp})`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return null;
+}
+
+/** A copy that cannot work (patchelf refused it, or the check failed): remembered, so it is not retried until the
+ * next `provision`. Other errors (a full disk, a race) are not remembered. */
+class CopyRefused extends Error {}
+
+const copiesInFlight = new Map<string, Promise<CopyRecord>>();
+
+/** Make (once) and check the patchelf'd copy of a host interpreter for a tree. */
+function makeCopy(tree: GlibcTree, rt: RuntimeInstance, patchelf: string): Promise<CopyRecord> {
+  const dir = path.join(tree.copies, copyKey(rt));
+  // one build per directory at a time in this process (buildAtomically's temporary name is per process)
+  let p = copiesInFlight.get(dir);
+  if (!p) {
+    p = makeCopyNow(tree, rt, patchelf, dir).finally(() => copiesInFlight.delete(dir));
+    copiesInFlight.set(dir, p);
+  }
+  return p;
+}
+
+async function makeCopyNow(tree: GlibcTree, rt: RuntimeInstance, patchelf: string, dir: string): Promise<CopyRecord> {
+  const name = path.basename(rt.executable);
+  const failed = `${dir}.failed.json`;
+  rmSync(failed, { force: true });
+  try {
+    await buildAtomically(dir, (tmp) => {
+      const exe = path.join(tmp, 'bin', name);
+      mkdirSync(path.dirname(exe), { recursive: true });
+      copyFileSync(rt.executable, exe);
+      chmodSync(exe, 0o755);
+      const orig = readElf(rt.executable);
+      const originDir = path.dirname(realOr(rt.executable));
+      const own = [...orig.rpath, ...orig.runpath].map((d) => d.replace(/\$(ORIGIN|\{ORIGIN\})/g, originDir));
+      const search = [...tree.dirs, ...own, ...hostLibDirs()].filter((d, i, a) => a.indexOf(d) === i);
+      const add = FIRST_NEEDED.filter((s) => !orig.needed.includes(s) && tree.dirs.some((d) => existsSync(path.join(d, s))));
+      // DT_RPATH (--force-rpath), not DT_RUNPATH: RPATH also serves the libraries the program loads that have none
+      // of their own (and dlopen from libc, e.g. NSS modules); RUNPATH would serve the program's direct needs only.
+      // one patchelf call per kind of change: patchelf 0.14 (bookworm) given --set-interpreter, --set-rpath and
+      // --add-needed in one call writes a binary that dies with "stack smashing detected"
+      const steps = [['--set-interpreter', tree.loader, '--force-rpath', '--set-rpath', search.join(':')], ...(add.length ? [add.flatMap((s) => ['--add-needed', s])] : [])];
+      for (const step of steps) {
+        const r = capture(patchelf, [...step, exe], { env: cleanBaseEnv(), timeoutMs: 120_000 });
+        if (r.code !== 0) throw new CopyRefused(`patchelf ${step[0]} failed on a copy of ${rt.executable}: ${(r.stderr || r.error || '').trim()}`);
+      }
+      if (rt.runtime === 'python') {
+        // a venv next to the copy: CPython finds its stdlib from `home`, sys.executable stays the copy
+        writeFileSync(path.join(tmp, 'pyvenv.cfg'), `home = ${path.dirname(rt.executable)}\ninclude-system-site-packages = true\nversion = ${rt.version}\n`);
+      }
+      if (rt.runtime === 'node') {
+        // node-gyp (the raw-fork addon) and global modules are found relative to process.execPath: link the
+        // original prefix's include/ and lib/node_modules/ next to the copy
+        const prefix = path.dirname(path.dirname(realOr(rt.executable)));
+        if (existsSync(path.join(prefix, 'include', 'node'))) {
+          mkdirSync(path.join(tmp, 'include'), { recursive: true });
+          symlinkSync(path.join(prefix, 'include', 'node'), path.join(tmp, 'include', 'node'));
+        }
+        if (existsSync(path.join(prefix, 'lib', 'node_modules'))) {
+          mkdirSync(path.join(tmp, 'lib'), { recursive: true });
+          symlinkSync(path.join(prefix, 'lib', 'node_modules'), path.join(tmp, 'lib', 'node_modules'));
+        }
+      }
+      // the check: the copy runs, maps this tree's libc and no other glibc piece, and names itself
+      const env: Record<string, string> = { ...cleanBaseEnv({ HOME: tmp }), ...tree.env };
+      if (rt.runtime === 'ruby') env.RUBYLIB = ensureRubyLib(tree);
+      const check = capture(exe, VERIFY[rt.runtime as Exclude<RuntimeName, 'libc'>], { env, timeoutMs: 60_000 });
+      if (check.code !== 0) throw new CopyRefused(`the ${rt.runtime} copy does not run on ${tree.id}: ${(check.stderr || check.error || '').trim().split('\n').slice(-3).join(' ')}`);
+      const [self, ...rest] = check.stdout.split('\n');
+      const maps = rest.join('\n');
+      const libc = libcFromMaps(maps);
+      if (!libc || !sameFile(libc, tree.libc)) throw new CopyRefused(`the ${rt.runtime} copy loaded ${libc ?? 'no libc'}, not ${tree.libc}`);
+      const foreign = foreignPieces(maps, tree);
+      if (foreign.length) throw new CopyRefused(`the ${rt.runtime} copy mixes glibc pieces: ${foreign.join(', ')} (not from ${tree.dirs.join(':')})`);
+      // the copy is checked in a temporary directory that is renamed into place: compare relative to it
+      if (path.relative(tmp, realOr(self.trim())) !== path.join('bin', name))
+        throw new CopyRefused(`the ${rt.runtime} copy names ${self.trim()} as its executable, not itself: its children would leave ${tree.id}`);
+      const rec: CopyRecord = { ok: true, executable: path.join(dir, 'bin', name), source: rt.executable, checked: new Date().toISOString() };
+      writeFileSync(path.join(tmp, 'forkmatrix.json'), JSON.stringify(rec, null, 1));
+    });
+  } catch (e) {
+    const won = readCopy(tree, rt);
+    if (won?.ok) return won; // another process made the same copy first
+    const rec: CopyRecord = { ok: false, reason: (e as Error).message, source: rt.executable };
+    if (e instanceof CopyRefused) {
+      mkdirSync(tree.copies, { recursive: true });
+      writeFileSync(failed, JSON.stringify(rec, null, 1));
+    }
+    return rec;
+  }
+  return readCopy(tree, rt) ?? { ok: false, reason: `the ${rt.runtime} copy vanished from ${dir}` };
+}
+
+function readCopy(tree: GlibcTree, rt: RuntimeInstance): CopyRecord | null {
+  const dir = path.join(tree.copies, copyKey(rt));
+  for (const f of [path.join(dir, 'forkmatrix.json'), `${dir}.failed.json`]) {
+    try {
+      return JSON.parse(readFileSync(f, 'utf8')) as CopyRecord;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+/**
+ * A copy of a dynamically linked host program whose PT_INTERP is the tree's loader and whose DT_RPATH is the tree's
+ * dirs then the host's (cached by the program's path, size and mtime). null when it cannot be made: the caller
+ * then runs the program through the loader.
+ */
+export function patchedProgram(tree: GlibcTree, prog: string, patchelf: string): string | null {
+  try {
+    if (!path.isAbsolute(prog)) return null;
+    const st = statSync(prog);
+    const elf = readElf(prog);
+    if (!elf.interp || (elf.type !== 2 && elf.type !== 3)) return null;
+    const key = createHash('sha256').update(`${realOr(prog)}\0${st.size}\0${st.mtimeMs}\0${tree.loader}`).digest('hex').slice(0, 20);
+    const dir = path.join(path.dirname(tree.copies), 'programs', key);
+    const out = path.join(dir, path.basename(prog));
+    if (existsSync(out)) return out;
+    const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    mkdirSync(tmp, { recursive: true });
+    try {
+      const t = path.join(tmp, path.basename(prog));
+      copyFileSync(prog, t);
+      chmodSync(t, 0o755);
+      const own = [...elf.rpath, ...elf.runpath].map((d) => d.replace(/\$(ORIGIN|\{ORIGIN\})/g, path.dirname(realOr(prog))));
+      const search = [...tree.dirs, ...own, ...hostLibDirs()].filter((d, i, a) => a.indexOf(d) === i);
+      const r = capture(patchelf, ['--set-interpreter', tree.loader, '--force-rpath', '--set-rpath', search.join(':'), t], { env: cleanBaseEnv(), timeoutMs: 60_000 });
+      if (r.code !== 0) return null;
+      try {
+        renameSync(tmp, dir);
+      } catch {
+        /* another process made it first */
+      }
+      return existsSync(out) ? out : null;
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Environments
+
+/** Run /bin/cat /proc/self/maps through an environment's launcher: the maps text, or throw with the loader's words. */
+export function probeMaps(e: Pick<Environment, 'launch' | 'env'>, extraEnv: Record<string, string> = {}): { maps: string; stderr: string } {
+  const l = e.launch(['/bin/cat', '/proc/self/maps'], { ...cleanBaseEnv(), ...extraEnv, ...e.env });
+  const r = capture(l.command, l.args, { env: l.env, cwd: l.cwd, timeoutMs: 20_000 });
+  if (r.code !== 0) throw new Error(`the probe (${[l.command, ...l.args].join(' ')}) failed: ${(r.stderr || r.error || `exit ${r.code}`).trim().split('\n').slice(-2).join(' ')}`);
+  return { maps: r.stdout, stderr: r.stderr };
+}
+
+/** Prove a tree from a real process: its libc is the tree's, every glibc piece comes from the tree, the banner. */
+export function proveTree(tree: GlibcTree, e: Pick<Environment, 'launch' | 'env'>): LibcProof {
+  const { maps } = probeMaps(e);
+  const file = libcFromMaps(maps);
+  if (!file) throw new Error(`no libc in the probe's mappings through ${tree.loader}`);
+  if (!sameFile(file, tree.libc)) throw new Error(`the probe through ${tree.loader} loaded ${file}, not ${tree.libc}`);
+  const foreign = foreignPieces(maps, tree);
+  if (foreign.length) throw new Error(`the probe mixes glibc pieces from elsewhere: ${foreign.join(', ')}`);
+  const proof = bannerOf(file, tree.loader);
+  if (proof.name !== 'glibc') throw new Error(`${file} does not say it is glibc: ${proof.banner.slice(0, 160)}`);
+  return { ...proof, path: file };
+}
+
+export interface TreeEnvOptions {
+  /** make missing small copies now (python, ruby); false: only report them missing */
+  lazyCopies: boolean;
+}
+
+/** The environment of one tree: the host cc (if its binaries can run here) and the checked runtime copies. */
+export async function treeEnvironment(tree: GlibcTree, opts: AdapterOptions, o: TreeEnvOptions = { lazyCopies: true }): Promise<Environment> {
+  const { runtimes: hostRts, missing: hostMissing } = hostRuntimesOnce(opts.extraRuntimes);
+  const runtimes: RuntimeInstance[] = [];
+  const missing: MissingRuntime[] = [...hostMissing];
+  const env: Record<string, string> = { ...tree.env };
+  const copyExes = new Set<string>();
+  const patchelf = patchelfNow(opts.cacheDir);
+  for (const rt of hostRts) {
+    if (rt.runtime === 'libc') {
+      const n = ccNeeds(opts.cacheDir, rt);
+      if (n.error) missing.push({ runtime: 'libc', reason: n.error });
+      else if (n.newest && compareVersions(tree.version, n.newest) < 0)
+        missing.push({ runtime: 'libc', reason: `C cases built by ${rt.version} on this host need GLIBC_${n.newest}; ${tree.id} is older: use a Debian root of that release` });
+      else runtimes.push(rt);
+      continue;
+    }
+    const refuse = notForGlibc(rt) ?? refuseOlder(runtimeFiles(rt.executable), tree.version, `${rt.runtime} ${rt.version}`);
+    if (refuse) {
+      missing.push({ runtime: rt.runtime, reason: refuse });
+      continue;
+    }
+    let rec = readCopy(tree, rt);
+    if (!rec && o.lazyCopies && patchelf && statSync(rt.executable).size <= LAZY_COPY_MAX) rec = await makeCopy(tree, rt, patchelf);
+    const how = tree.kind === 'debian' ? 'npx forkmatrix provision glibc' : `npx forkmatrix provision glibc --libc ${tree.root}`;
+    if (!rec) missing.push({ runtime: rt.runtime, reason: `no ${rt.runtime} copy for ${tree.id} yet (${rt.executable}): ${patchelf ? '' : 'needs patchelf; '}run ${how}` });
+    else if (!rec.ok) missing.push({ runtime: rt.runtime, reason: `${rt.runtime} ${rt.version} cannot run on ${tree.id}: ${rec.reason}` });
+    else {
+      runtimes.push({ runtime: rt.runtime, version: rt.version, executable: rec.executable! });
+      copyExes.add(rec.executable!);
+      if (rt.runtime === 'ruby') env.RUBYLIB = ensureRubyLib(tree);
+    }
+  }
+  const libraryPath = [...tree.dirs, ...hostLibDirs()].join(':');
+  const progs = new Map<string, string | null>();
+  const e: Environment = {
+    id: tree.id,
+    adapter: 'glibc',
+    expect: { libc: 'glibc', version: tree.version },
+    env,
+    runtimes,
+    missing,
+    launch(argv, given) {
+      const full = { ...given, ...e.env };
+      // a patchelf'd copy has the tree's loader as PT_INTERP: run it directly (so /proc/self/exe is the copy)
+      if (copyExes.has(argv[0])) return { command: argv[0], args: argv.slice(1), env: full };
+      // any other program (a compiled C case, the probe's /bin/cat): a patchelf'd copy when patchelf is here, so
+      // /proc/self/exe is the program (gdb then names the case's own frames in a hang's backtrace, and a child
+      // that re-executes itself stays here); else the loader runs it with --library-path
+      if (!progs.has(argv[0])) progs.set(argv[0], patchelf ? patchedProgram(tree, argv[0], patchelf) : null);
+      const prog = progs.get(argv[0]);
+      if (prog) return { command: prog, args: argv.slice(1), env: full };
+      return { command: tree.loader, args: ['--library-path', libraryPath, ...argv], env: full };
+    },
+    async probe() {
+      return proveTree(tree, e);
+    },
+  };
+  return e;
+}
+
+/** Trees from --libc (glibc ones; musl paths are another adapter's; anything else is refused). */
+export function localTrees(opts: AdapterOptions): GlibcTree[] {
+  const out: GlibcTree[] = [];
+  for (const p of opts.libc) {
+    const k = classifyLocal(p, opts.cacheDir);
+    if (k.kind === 'error') throw new Error(k.message);
+    if (k.kind === 'glibc') {
+      const why = probeFloor(opts.cacheDir, k.tree.version);
+      if (why) throw new Error(`--libc ${p}: ${why}`);
+      // two --libc trees of the same version: glibc-2.43+local, glibc-2.43+local-2
+      const same = out.filter((t) => t.version === k.tree.version).length;
+      if (same) k.tree.id = `${k.tree.id}-${same + 1}`;
+      out.push(k.tree);
+    }
+  }
+  return out;
+}
+
+/** Why nothing of this host can run on glibc `version` (the probe program /bin/cat itself is too new), or null. */
+export function probeFloor(_cacheDir: string, version: string): string | null {
+  return refuseOlder(['/bin/cat'], version, "this host's binaries");
+}
+
+/** Every glibc environment this adapter has now: provisioned Debian copies (not the host's own version) + --libc. */
+export async function glibcTreeEnvironments(opts: AdapterOptions, o?: TreeEnvOptions): Promise<Environment[]> {
+  const host = hostGlibc();
+  const trees = [...debianTrees(opts.cacheDir).filter((t) => !host || t.version !== host.version), ...localTrees(opts)];
+  const out: Environment[] = [];
+  for (const t of trees) out.push(await treeEnvironment(t, opts, o));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Provisioning
+
+async function provisionDebian(opts: AdapterOptions, log: (l: string) => void): Promise<GlibcTree[]> {
+  const host = hostGlibc();
+  const have = debianTrees(opts.cacheDir);
+  const metaOf = (t: GlibcTree) => JSON.parse(readFileSync(path.join(t.root, 'forkmatrix.json'), 'utf8')) as DebMeta;
+  const apt = new PrivateApt(opts.cacheDir);
+  for (const target of DEBIAN_GLIBC.filter((d) => d.provision)) {
+    const present = have.find((t) => metaOf(t).suite.includes(target.suite));
+    if (present) {
+      log(`glibc: ${target.suite}: glibc ${present.version} already in ${present.root}`);
+      continue;
+    }
+    if (host && target.version && target.version === host.version) {
+      log(`glibc: ${target.suite} ships glibc ${target.version}, this host's own: the host environment covers it`);
+      continue;
+    }
+    const tmpDebs = path.join(opts.cacheDir, 'glibc', `.debs-${process.pid}`);
+    try {
+      log(`glibc: downloading libc6/${target.suite}`);
+      const [deb] = apt.download([`libc6/${target.suite}`], tmpDebs, log);
+      const stage = path.join(tmpDebs, 'x');
+      unpackDeb(deb, stage);
+      const lib = findLoaderDir(stage);
+      if (!lib) throw new Error(`libc6/${target.suite} (${path.basename(deb)}) has no ld-linux-x86-64.so.2 + libc.so.6 in usr/lib or lib/x86_64-linux-gnu`);
+      const proof = bannerOf(path.join(lib, 'libc.so.6'), path.join(lib, 'ld-linux-x86-64.so.2'));
+      if (proof.name !== 'glibc') throw new Error(`libc6/${target.suite}: its libc.so.6 does not say it is glibc: ${proof.banner}`);
+      if (host && proof.version === host.version) {
+        log(`glibc: ${target.suite} ships glibc ${proof.version}, this host's own: the host environment covers it`);
+        continue;
+      }
+      const floor = probeFloor(opts.cacheDir, proof.version);
+      if (floor) {
+        log(`glibc: ${target.suite}: ${floor}; skipped`);
+        continue;
+      }
+      const dir = path.join(opts.cacheDir, 'glibc', proof.version);
+      if (existsSync(dir)) {
+        // the same upstream version from another suite: remember the suite too
+        const meta = JSON.parse(readFileSync(path.join(dir, 'forkmatrix.json'), 'utf8')) as DebMeta;
+        if (!meta.suite.includes(target.suite)) meta.suite.push(target.suite);
+        writeFileSync(path.join(dir, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
+        continue;
+      }
+      await buildAtomically(dir, (tmp) => {
+        unpackDeb(deb, tmp);
+        const meta: DebMeta = { suite: [target.suite], deb: path.basename(deb), debVersion: debVersion(deb), version: proof.version, banner: proof.banner };
+        writeFileSync(path.join(tmp, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
+        // the loader must run a host program with this libc before the copy is kept
+        const t = debianTree(opts.cacheDir, tmp)!;
+        const probe = capture(t.loader, ['--library-path', t.dirs.join(':'), '/bin/cat', '/proc/self/maps'], { env: cleanBaseEnv() });
+        const got = libcFromMaps(probe.stdout);
+        if (probe.code !== 0 || !got || !sameFile(got, t.libc)) throw new Error(`the unpacked loader cannot run /bin/cat with its libc: ${(probe.stderr || probe.error || '').trim()}`);
+      });
+      log(`glibc: glibc ${proof.version} (Debian ${target.suite} ${debVersion(deb)}) in ${dir}`);
+    } finally {
+      rmSync(tmpDebs, { recursive: true, force: true });
+    }
+  }
+  return debianTrees(opts.cacheDir).filter((t) => !host || t.version !== host.version);
+}
+
+async function provisionCopies(trees: GlibcTree[], opts: AdapterOptions, log: (l: string) => void): Promise<void> {
+  const patchelf = await ensurePatchelf(opts.cacheDir, log);
+  const { runtimes } = hostRuntimesOnce(opts.extraRuntimes);
+  for (const tree of trees) {
+    for (const rt of runtimes.filter((r) => r.runtime !== 'libc')) {
+      const refuse = notForGlibc(rt) ?? refuseOlder(runtimeFiles(rt.executable), tree.version, `${rt.runtime} ${rt.version}`);
+      if (refuse) {
+        log(`glibc: ${tree.id}: no ${rt.runtime} copy: ${refuse}`);
+        continue;
+      }
+      const before = readCopy(tree, rt);
+      if (before?.ok) continue;
+      log(`glibc: ${tree.id}: making a patchelf'd copy of ${rt.executable}`);
+      const rec = await makeCopy(tree, rt, patchelf);
+      log(rec.ok ? `glibc: ${tree.id}: ${rt.runtime} ${rt.version} -> ${rec.executable}` : `glibc: ${tree.id}: ${rt.runtime} ${rt.version}: ${rec.reason}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The adapter
+
+function runtimeSummary(e: Environment): string {
+  const have = e.runtimes.map((r) => `${r.runtime} ${r.version}`).join(', ') || 'none';
+  return `runtimes: ${have}${e.missing.length ? '; missing: ' + e.missing.map((m) => `${m.runtime} (${m.reason})`).join('; ') : ''}`;
+}
+
+export const glibcAdapter: Adapter = {
+  name: 'glibc',
+  async provision(what, opts, log) {
+    if (!what.includes('glibc')) return;
+    const trees = await provisionDebian(opts, log);
+    await provisionCopies([...trees, ...localTrees(opts)], opts, log);
+  },
+  async environments(opts) {
+    return glibcTreeEnvironments(opts);
+  },
+  async status(opts) {
+    const out: AdapterStatus[] = [];
+    const host = hostGlibc();
+    const trees = debianTrees(opts.cacheDir);
+    const floor = (v: string) => probeFloor(opts.cacheDir, v);
+    for (const d of DEBIAN_GLIBC) {
+      const have = trees.find((t) => (JSON.parse(readFileSync(path.join(t.root, 'forkmatrix.json'), 'utf8')) as DebMeta).suite.includes(d.suite));
+      const version = have?.version ?? d.version;
+      if (host && version === host.version) continue; // the host adapter's
+      const id = version ? `glibc-${version}` : `glibc-${d.suite}`;
+      const why = version ? floor(version) : null;
+      if (why) {
+        out.push({ id, state: 'impossible', detail: `${d.suite}'s glibc ${version}: ${why}` });
+        continue;
+      }
+      if (!d.provision && !have) continue; // e.g. bookworm on a newer host that could run it: not offered
+      if (have) {
+        const e = await treeEnvironment(have, opts, { lazyCopies: false });
+        out.push({ id: have.id, state: 'available', detail: `${have.label} in ${have.root}; ${runtimeSummary(e)}` });
+      } else {
+        out.push({ id, state: 'provisionable', detail: `npx forkmatrix provision glibc (Debian ${d.suite} libc6${version ? ', glibc ' + version : ', the newest glibc'}; a download, no root)` });
+      }
+    }
+    for (const p of opts.libc) {
+      let k: LocalKind;
+      try {
+        k = classifyLocal(p, opts.cacheDir);
+      } catch (e) {
+        k = { kind: 'error', message: (e as Error).message };
+      }
+      if (k.kind === 'musl') continue;
+      if (k.kind === 'error') {
+        out.push({ id: `glibc-?+local`, state: 'impossible', detail: k.message });
+        continue;
+      }
+      const why = floor(k.tree.version);
+      if (why) out.push({ id: k.tree.id, state: 'impossible', detail: `${k.tree.label}: ${why}` });
+      else {
+        const e = await treeEnvironment(k.tree, opts, { lazyCopies: false });
+        out.push({ id: k.tree.id, state: 'available', detail: `${k.tree.label}; ${runtimeSummary(e)}` });
+      }
+    }
+    return out;
+  },
+};
