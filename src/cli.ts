@@ -11,6 +11,7 @@ import { parseBudget } from './budget.ts';
 import { run } from './run.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId } from './matrix.ts';
 import { toHTML } from './html.ts';
+import { diffMarkdown, diffMatrices } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
@@ -43,6 +44,7 @@ Commands:
   validate   check every case file; exit 1 on any problem
   report     build the matrix from TAP streams (results dirs or .tap files)
   gate       the libc CI gate: run under a candidate libc/preload, compare with a baseline, exit 1 on a regression
+  diff       what changed between two result sets, or two columns of one
   provision  install what an environment needs (host: Debian's ruby, gdb ...)
 
 Run 'forkmatrix <command> --help' for the options of a command.`,
@@ -93,6 +95,12 @@ gate), writes the matrix to --out, and exits 1 when a cell regressed, 0 otherwis
 A cell regresses when the baseline says pass and now any failure was seen (one hang is proof). A cell with no
 baseline that fails is a regression too unless it is expected. Expected failures (a case's known:, or
 --expectations) never fail the gate; an expected failure that now passes is reported as fixed.`,
+  diff: `Usage: forkmatrix diff OLD NEW [--from COLUMN --to COLUMN]
+
+OLD and NEW are results directories (or .tap files). Without columns, every column present in both is compared;
+with --from/--to (column ids as the matrix prints them, e.g. 'glibc-2.36 · gcc 12.2.0'; a prefix is enough), one
+column of OLD with one of NEW: the same directory twice compares two environments of one run. Prints the cells that
+broke, were fixed, changed kind, appeared or vanished, as Markdown.`,
   report: `Usage: forkmatrix report [--out DIR] PATH...
 
 Reads TAP streams (directories are searched for *.tap) from any number of runs or machines, merges identical
@@ -349,12 +357,32 @@ function gateTap(gated: GateCell[]): string {
   return out;
 }
 
+async function cmdDiff(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, { from: { type: 'string' }, to: { type: 'string' } }, 'diff');
+  if (v.help) return help('diff');
+  if (positionals.length !== 2) throw new UsageError(`diff needs two result sets: forkmatrix diff OLD NEW (see 'forkmatrix diff --help')`);
+  if (!!v.from !== !!v.to) throw new UsageError('--from and --to go together');
+  const [a, b] = await Promise.all(positionals.map((p) => matrixFromTap([path.resolve(p)]).catch((e: Error) => { throw new UsageError(`diff: ${e.message}`); })));
+  let cols: { from: string; to: string } | undefined;
+  if (v.from && v.to) {
+    const pick = (m: typeof a, want: string, flag: string) => {
+      const hits = m.columns.filter((c) => c.id === want || c.id.startsWith(want));
+      if (hits.length !== 1) throw new UsageError(`--${flag} ${want}: ${hits.length ? 'matches ' + hits.map((c) => c.id).join(', ') : 'no such column'}; columns: ${m.columns.map((c) => c.id).join(', ')}`);
+      return hits[0].id;
+    };
+    cols = { from: pick(a, v.from, 'from'), to: pick(b, v.to, 'to') };
+  }
+  const rows = diffMatrices(a, b, cols);
+  process.stdout.write(diffMarkdown(rows, cols?.from ?? positionals[0], cols?.to ?? positionals[1]));
+  return 0;
+}
+
 function help(cmd: string): number {
   process.stdout.write(HELP[cmd] + '\n');
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -41,3 +41,6 @@ export function processesMentioning(marker: string): string[] {
   }
   return found;
 }
+
+/** This machine's own environment id (e.g. glibc-2.36): tests pin runs to it so provisioned extras don't slow them. */
+export const HOST_ENV = hostEnvironment({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [] }).id;

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO } from '../src/cli.ts';
 import { which } from '../adapters/host.ts';
-import { processesMentioning, runFixture, tmp } from './helpers.ts';
+import { HOST_ENV, processesMentioning, runFixture, tmp } from './helpers.ts';
 
 t.test('ruby: hang, crash, wrong and pass', { skip: which('ruby') ? false : 'no ruby on PATH (apt-get install ruby)' }, async (t) => {
   const r = await runFixture('test/fixtures/verdicts', ['ruby']);
@@ -27,7 +27,7 @@ t.test('node: a stuck spawn is a hang and is killed; a wrong exit status is wron
 
 t.test('node: where the addon cannot be built, its cases are skipped with the compiler\'s reason', async (t) => {
   const cache = tmp('fm-cache-');
-  const r = spawnSync(process.execPath, [path.join(REPO, 'bin/forkmatrix.mjs'), 'run', '--suites', 'test/fixtures/verdicts', '--suite', 'node', '--case', 'raw-fork', '--cache', cache, '--out', tmp()], {
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin/forkmatrix.mjs'), 'run', '--suites', 'test/fixtures/verdicts', '--suite', 'node', '--case', 'raw-fork', '--env', HOST_ENV, '--cache', cache, '--out', tmp()], {
     cwd: REPO, encoding: 'utf8', env: { ...process.env, CC: '/bin/false', CXX: '/bin/false' }, timeout: 180_000,
   });
   t.equal(r.status, 0, r.stderr);

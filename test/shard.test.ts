@@ -1,0 +1,36 @@
+// Sharding: two shards run separately and merged must equal one unsharded run (same cells, same counts).
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { REPO } from '../src/cli.ts';
+import { matrixFromTap } from '../src/matrix.ts';
+import { HOST_ENV, tmp } from './helpers.ts';
+
+const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
+const runInto = (out: string, extra: string[]) => {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--budget', '4', '--seed', '11', '--env', HOST_ENV, '--out', out, ...extra], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return path.join(out, readdirSync(out).find((d) => d !== 'latest' && !d.startsWith('.'))!);
+};
+
+t.test('shard 1/2 + shard 2/2, merged, equal the unsharded run', async (t) => {
+  const whole = runInto(tmp(), []);
+  const s1 = runInto(tmp(), ['--shard', '1/2']);
+  const s2 = runInto(tmp(), ['--shard', '2/2']);
+  const [mw, m1, m2, merged] = await Promise.all([matrixFromTap([whole]), matrixFromTap([s1]), matrixFromTap([s2]), matrixFromTap([s1, s2])]);
+  t.ok(m1.rows.length > 0 && m2.rows.length > 0, 'each shard ran some cells');
+  const cells = (m: typeof mw) => Object.values(m.cells).reduce((n, row) => n + Object.keys(row).length, 0);
+  t.equal(cells(m1) + cells(m2), cells(mw), 'the shards are disjoint and cover the run');
+  t.same(merged.rows.map((r) => r.key), mw.rows.map((r) => r.key));
+  t.same(merged.columns.map((c) => c.id), mw.columns.map((c) => c.id));
+  const summary = (m: typeof mw) =>
+    Object.fromEntries(Object.entries(m.cells).map(([k, row]) => [k, Object.fromEntries(Object.entries(row).map(([col, c]) => [col, [c.verdict, c.kind, c.forks, c.failures]]))]));
+  t.same(summary(merged), summary(mw), 'same verdicts, forks and failures per cell');
+});
+
+t.test('--shard is validated', async (t) => {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--shard', '3/2'], { cwd: REPO, encoding: 'utf8' });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /--shard 3\/2: expected I\/N with 1 <= I <= N/);
+});
