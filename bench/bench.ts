@@ -1,0 +1,119 @@
+// npm run bench: how fast forkmatrix forks, and how quickly it catches the races it exists for.
+//
+// 1. Per runtime, the harness's forks/s on a control case (no threads, an empty child) against a bare
+//    fork+exit+wait loop written in the same runtime, in the same run: the ratio is the harness's overhead.
+// 2. The wall time of `run --budget quick` over every suite on the host environment, and the CPU use of all cores.
+// 3. Detection power: for cells known to fail on this libc, repeated quick runs with --fail-fast: how often a quick
+//    run detects the failure, and the time to the first failure.
+//
+// Options: --skip-quick (no full quick run), --reps N (detection repetitions, default 3), --forks N (bare loop size).
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadSuite, selectCases } from '../src/cases.ts';
+import { cacheDir } from '../src/cli.ts';
+import { run } from '../src/run.ts';
+import { hostEnvironment } from '../adapters/host.ts';
+import type { CellResult, RuntimeName } from '../src/types.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: v } = parseArgs({ options: { 'skip-quick': { type: 'boolean' }, reps: { type: 'string' }, forks: { type: 'string' } } });
+const REPS = Number(v.reps ?? 3);
+const N = Number(v.forks ?? 1000);
+const CACHE = cacheDir();
+const env = hostEnvironment({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [] });
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'fm-bench-'));
+const say = (s: string) => process.stdout.write(s + '\n');
+
+// ---- 1. harness vs bare loop ---------------------------------------------------------------------------------
+const BARE: Record<RuntimeName, (exe: string) => { cmd: string; args: string[] } | null> = {
+  libc: (cc) => {
+    const src = path.join(tmp, 'bare.c');
+    writeFileSync(src, `#include <stdio.h>\n#include <stdlib.h>\n#include <time.h>\n#include <unistd.h>\n#include <sys/wait.h>\nint main(int c,char**v){int n=atoi(v[1]);struct timespec a,b;clock_gettime(CLOCK_MONOTONIC,&a);for(int i=0;i<n;i++){pid_t p=fork();if(!p)_exit(0);int s;waitpid(p,&s,0);}clock_gettime(CLOCK_MONOTONIC,&b);printf("%f\\n",(b.tv_sec-a.tv_sec)*1e3+(b.tv_nsec-a.tv_nsec)/1e6);return 0;}\n`);
+    const bin = path.join(tmp, 'bare');
+    if (spawnSync(cc, ['-O2', '-o', bin, src]).status !== 0) return null;
+    return { cmd: bin, args: [String(N)] };
+  },
+  python: (py) => ({ cmd: py, args: ['-c', `import os,time,sys\nn=int(sys.argv[1]);t=time.perf_counter()\nfor i in range(n):\n  p=os.fork()\n  if p==0: os._exit(0)\n  os.waitpid(p,0)\nprint((time.perf_counter()-t)*1e3)`, String(N)] }),
+  ruby: (rb) => ({ cmd: rb, args: ['-e', `n=ARGV[0].to_i;t=Process.clock_gettime(Process::CLOCK_MONOTONIC);n.times{Process.wait(fork{exit!(0)})};puts((Process.clock_gettime(Process::CLOCK_MONOTONIC)-t)*1e3)`, String(N)] }),
+  node: (nd) => ({ cmd: nd, args: ['-e', `const cp=require('child_process');const n=+process.argv[1];const t=performance.now();for(let i=0;i<n;i++){if(cp.spawnSync('/bin/true').status!==0)throw 1}console.log(performance.now()-t)`, String(Math.min(N, 300))] }),
+};
+
+async function harnessRate(runtime: RuntimeName): Promise<{ rate: number; cell: CellResult } | null> {
+  const suite = await loadSuite(REPO, path.join(REPO, 'bench/suites'));
+  const cases = selectCases(suite.cases, [runtime], null);
+  const out = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: path.join(tmp, 'r'), cases, environments: [env], budget: { kind: 'full' }, jobs: 1, seed: 1, failFast: false });
+  const cell = out.cells[0];
+  if (!cell || cell.verdict !== 'pass') return null;
+  return { rate: cell.forks / (cell.elapsed_ms / 1000), cell };
+}
+
+say(`forkmatrix bench on ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, ${env.id}, load average ${os.loadavg()[0].toFixed(2)}`);
+say('');
+say('1. harness vs a bare fork loop in the same runtime (forks/s; node: spawnSync of /bin/true)');
+say('   runtime   harness   bare      ratio');
+const ratios: Record<string, number> = {};
+for (const rt of env.runtimes) {
+  const bare = BARE[rt.runtime](rt.executable);
+  const h = await harnessRate(rt.runtime);
+  let bareRate = NaN;
+  if (bare) {
+    const r = spawnSync(bare.cmd, bare.args, { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+    const ms = parseFloat(r.stdout);
+    const n = rt.runtime === 'node' ? Math.min(N, 300) : N;
+    if (r.status === 0 && ms > 0) bareRate = n / (ms / 1000);
+  }
+  const ratio = h ? h.rate / bareRate : NaN;
+  ratios[rt.runtime] = ratio;
+  say(`   ${rt.runtime.padEnd(8)}  ${h ? h.rate.toFixed(0).padStart(7) : '  error'}   ${bareRate.toFixed(0).padStart(7)}   ${ratio.toFixed(2)}${ratio < 0.8 ? '  (below the 0.8 target)' : ''}`);
+}
+
+// ---- 2. the quick run -----------------------------------------------------------------------------------------
+function cpuTimes(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = line[3] + (line[4] ?? 0);
+  const total = line.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+if (!v['skip-quick']) {
+  say('');
+  say(`2. npx forkmatrix run --budget quick --env ${env.id} (every suite)`);
+  const c0 = cpuTimes();
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin/forkmatrix.mjs'), 'run', '--budget', 'quick', '--env', env.id, '--out', path.join(tmp, 'quick'), '--no-color'], { encoding: 'utf8', cwd: REPO });
+  const wall = (performance.now() - t0) / 1000;
+  const c1 = cpuTimes();
+  const util = (c1.busy - c0.busy) / (c1.total - c0.total);
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  say(`   wall time ${wall.toFixed(0)} s (target < 180 s): ${last.replace(/ Results:.*/, '')}`);
+  say(`   CPU busy ${(util * 100).toFixed(0)}% of ${os.cpus().length} cores over the run`);
+}
+
+// ---- 3. detection power ---------------------------------------------------------------------------------------
+say('');
+say(`3. detection power: ${REPS} quick runs with --fail-fast of the cells known to fail on ${env.id}`);
+const suite = await loadSuite(REPO);
+const proof = await env.probe();
+const knownFailing = suite.cases.filter((c) => c.known.some((k) => k.libc === proof.name) || ['time', 'env', 'syslog', 'netdb'].includes(c.family) && c.runtime === 'libc');
+say('   case                                                               detected   median time to first failure');
+for (const c of knownFailing) {
+  const times: number[] = [];
+  let detected = 0;
+  for (let i = 0; i < REPS; i++) {
+    const out = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: path.join(tmp, 'det'), cases: [c], environments: [env], budget: { kind: 'quick' }, jobs: 1, seed: null, failFast: true });
+    const cell = out.cells[0];
+    if (cell?.verdict === 'fail') {
+      detected++;
+      times.push(cell.first_failure?.elapsed_ms ?? cell.elapsed_ms);
+    }
+  }
+  times.sort((a, b) => a - b);
+  const med = times.length ? `${(times[Math.floor(times.length / 2)] / 1000).toFixed(2)} s` : '-';
+  say(`   ${c.key.padEnd(66)} ${`${detected}/${REPS}`.padStart(8)}   ${med}`);
+}
+say('');
+say(`ratios: ${Object.entries(ratios).map(([k, r]) => `${k} ${r.toFixed(2)}`).join(', ')}`);
