@@ -1,15 +1,5 @@
-// The python runner: one interpreter per cell runs harness.py, which forks in-process in a loop.
-
-import path from 'node:path';
+// The python runner: one interpreter per cell runs harness.py, which forks in-process with os.fork() in a loop.
 import { fileURLToPath } from 'node:url';
-import type { Runner } from '../../src/types.ts';
+import { scriptRunner } from '../../src/script-runner.ts';
 
-const HARNESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'harness.py');
-
-export const pythonRunner: Runner = {
-  runtime: 'python',
-  language: 'python',
-  async prepare(_c, ctx) {
-    return { argv: [ctx.runtime.executable, HARNESS] };
-  },
-};
+export const pythonRunner = scriptRunner('python', 'python', fileURLToPath(new URL('./harness.py', import.meta.url)));

@@ -1,15 +1,5 @@
-// The ruby runner: one interpreter per cell runs harness.rb, which forks in-process in a loop.
-
-import path from 'node:path';
+// The ruby runner: one interpreter per cell runs harness.rb, which forks in-process with Process.fork in a loop.
 import { fileURLToPath } from 'node:url';
-import type { Runner } from '../../src/types.ts';
+import { scriptRunner } from '../../src/script-runner.ts';
 
-const HARNESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'harness.rb');
-
-export const rubyRunner: Runner = {
-  runtime: 'ruby',
-  language: 'ruby',
-  async prepare(_c, ctx) {
-    return { argv: [ctx.runtime.executable, HARNESS] };
-  },
-};
+export const rubyRunner = scriptRunner('ruby', 'ruby', fileURLToPath(new URL('./harness.rb', import.meta.url)));
