@@ -375,7 +375,7 @@ export function bannerOf(libc: string, loader: string): LibcProof {
   return { name, version, path: libc, banner: banner.split('\n').slice(0, 2).join(' ') };
 }
 
-function debianTree(cacheDir: string, dir: string): GlibcTree | null {
+function debianTree(dir: string): GlibcTree | null {
   let meta: DebMeta;
   try {
     meta = JSON.parse(readFileSync(path.join(dir, 'forkmatrix.json'), 'utf8')) as DebMeta;
@@ -400,7 +400,7 @@ export function debianTrees(cacheDir: string): GlibcTree[] {
   } catch {
     return [];
   }
-  return names.map((n) => debianTree(cacheDir, path.join(base, n))).filter((t): t is GlibcTree => !!t).sort((a, b) => compareVersions(a.version, b.version));
+  return names.map((n) => debianTree(path.join(base, n))).filter((t): t is GlibcTree => !!t).sort((a, b) => compareVersions(a.version, b.version));
 }
 
 /** Build-tree subdirectories glibc's testrun.sh puts on --library-path. */
@@ -928,7 +928,7 @@ async function provisionDebian(opts: AdapterOptions, log: (l: string) => void): 
         const meta: DebMeta = { suite: [target.suite], deb: path.basename(deb), debVersion: debVersion(deb), version: proof.version, banner: proof.banner };
         writeFileSync(path.join(tmp, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
         // the loader must run a host program with this libc before the copy is kept
-        const t = debianTree(opts.cacheDir, tmp)!;
+        const t = debianTree(tmp)!;
         const probe = capture(t.loader, ['--library-path', t.dirs.join(':'), '/bin/cat', '/proc/self/maps'], { env: cleanBaseEnv() });
         const got = libcFromMaps(probe.stdout);
         if (probe.code !== 0 || !got || !sameFile(got, t.libc)) throw new Error(`the unpacked loader cannot run /bin/cat with its libc: ${(probe.stderr || probe.error || '').trim()}`);

@@ -9,7 +9,7 @@
 // never the compiler or gdb (they get their own clean environments). Proof: the probe must show the library mapped
 // in a real process next to the proved libc; a preload that silently did not load is an error, not a column.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildAtomically, debVersion, PrivateApt, unpackDeb } from './apt.ts';
 import { hostEnvironment } from './host.ts';

@@ -143,7 +143,14 @@ async function loadValidSuite(dir?: string) {
 
 async function allEnvironments(opts: AdapterOptions): Promise<Environment[]> {
   const out: Environment[] = [];
-  for (const a of adapters) out.push(...(await a.environments(opts)));
+  for (const a of adapters) {
+    try {
+      out.push(...(await a.environments(opts)));
+    } catch (e) {
+      // a bad --libc or --preload: one line naming it, not a stack trace
+      throw new UsageError((e as Error).message);
+    }
+  }
   return out;
 }
 
@@ -225,7 +232,7 @@ async function cmdList(argv: string[]): Promise<number> {
   }
   if (suite.problems.length) out += `  (${suite.problems.length} problem(s) in the case files: run 'forkmatrix validate')\n`;
   out += '\nEnvironments:\n';
-  for (const a of adapters) for (const s of await a.status(aopts)) out += `  ${s.id.padEnd(24)} ${s.state.padEnd(13)} ${s.detail}\n`;
+  for (const a of adapters) for (const s of await a.status(aopts).catch((e: Error) => { throw new UsageError(e.message); })) out += `  ${s.id.padEnd(24)} ${s.state.padEnd(13)} ${s.detail}\n`;
   out += '\nRuntimes:\n';
   for (const e of await allEnvironments(aopts)) {
     for (const r of e.runtimes) out += `  ${e.id.padEnd(24)} ${r.runtime.padEnd(7)} ${r.version.padEnd(14)} ${r.executable}\n`;
