@@ -8,13 +8,18 @@
  * Portable to glibc and musl 1.2.2+: glibc-only functions are reached through weak symbols; pidfd_open is
  * called as syscall 434 with a fallback.
  *
- * Parent: parse config, fm_setup(), start `threads` pthreads looping fm_loop(), warm up, then fork repeatedly
- * with seeded random delays. Child: own process group (so a hung child's descendants die with it),
- * PR_SET_PDEATHSIG(SIGKILL) (no orphan outlives the harness), fds 1+2 onto a pipe, fm_child(), _exit/exit.
- * The parent waits with pidfd_open + poll (fallback: poll the pipe + waitid(WNOHANG|WNOWAIT) in 1 ms steps),
- * reads the output meanwhile, classifies ok/wrong/crash/hang, diagnoses the first diag.max hangs (/proc + gdb),
- * SIGKILLs the child's process group, reaps everything, and finally writes the result JSON (result.tmp, rename)
- * and _exit(0)s without joining the loop threads (they may be stuck).
+ * Parent: parse config, fm_setup(), start `threads` pthreads looping fm_loop() (at nice +10, see loop_thread),
+ * warm up, then fork repeatedly with seeded random delays (splitmix64 on `seed`). Child: own process group (so a
+ * hung child's descendants die with it), PR_SET_PDEATHSIG(SIGKILL) (no child outlives the harness), fds 1+2 onto
+ * the output pipe, fm_child(), then _exit(0) or exit(0). The parent waits with pidfd_open + poll (fallback: poll the pipe +
+ * waitid(WNOHANG|WNOWAIT) in 1 ms steps), reads the output meanwhile (first 4096 bytes kept), classifies
+ * ok/wrong/crash/hang, diagnoses the first diag.max hangs (/proc/PID/{wchan,syscall,stack} + gdb), SIGKILLs the
+ * child's process group and reaps the child and whatever it left behind (the harness is a child subreaper).
+ * At the end it stops the loops, runs the case's fm_at_end cleanups, writes the result JSON (result.tmp, then
+ * rename) and _exit(0)s without joining the loop threads (they may be stuck in a snippet).
+ *
+ * Cost per fork on top of fork+_exit+waitpid: pidfd_open, poll, close, read, kill, waitpid in the parent (one
+ * output pipe serves all children); setpgid, prctl, getppid, 2 dup2, 2 close in the child.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -849,15 +854,14 @@ static char *strf(const char *fmt, ...) {
 
 enum { W_EXITED, W_TIMEOUT };
 
-/* Wait for pid (not reaped on return), reading its output from rfd meanwhile. */
+/* Wait for pid (not reaped on return), reading its output from rfd meanwhile (the caller drains the rest). */
 static int wait_child(pid_t pid, int rfd, double deadline) {
     int pipe_open = 1;
     int pfd = (int)syscall(FM_SYS_pidfd_open, pid, 0);
     if (pfd >= 0) {
         struct pollfd p[2] = {{pfd, POLLIN, 0}, {rfd, POLLIN, 0}};
-        /* Fast path: for the first 20 ms wait on the pidfd alone. Watching the pipe too would wake us twice per
-         * child (pipe EOF at exit_files, then the exit notification), and each wake-up costs a scheduling delay
-         * on a busy machine. A child that fills the 64 KiB pipe within 20 ms waits at most that long. */
+        /* Fast path: for the first 20 ms wait on the pidfd alone: one wake-up per child. A child that fills the
+         * 64 KiB pipe within 20 ms waits at most that long before we start reading. */
         double fast_until = fm_now_ms() + 20;
         for (;;) {
             double now = fm_now_ms(), left = deadline - now;
@@ -872,7 +876,6 @@ static int wait_child(pid_t pid, int rfd, double deadline) {
             if (watch_pipe && p[1].revents) pipe_open = !drain(rfd);
             if (p[0].revents) {
                 close(pfd);
-                drain(rfd);
                 return W_EXITED;
             }
         }
@@ -882,10 +885,7 @@ static int wait_child(pid_t pid, int rfd, double deadline) {
     for (;;) {
         siginfo_t si;
         si.si_pid = 0;
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
-            drain(rfd);
-            return W_EXITED;
-        }
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) return W_EXITED;
         if (fm_now_ms() >= deadline) return W_TIMEOUT;
         if (pipe_open) {
             struct pollfd p = {rfd, POLLIN, 0};
@@ -924,6 +924,16 @@ static void *loop_thread(void *arg) {
 
 static void fork_loop(void) {
     pid_t self = getpid();
+    /* One pipe for all children: the parent keeps both ends (the read end non-blocking), so there is no pipe2,
+     * fcntl and close per fork, and no EOF to wait for (the pidfd says when the child is gone). Each child's
+     * output is what the pipe holds once the child and its process group are dead and reaped. */
+    int pp[2];
+    if (pipe2(pp, O_CLOEXEC) != 0 || fcntl(pp[0], F_SETFL, O_NONBLOCK) != 0) {
+        char *m = strf("pipe2 failed: %s", strerror(errno));
+        finish_run();
+        write_result(NULL, m);
+        _exit(0);
+    }
     double start = fm_now_ms();
     double end = start + cfg.seconds * 1e3;
     for (long i = 0; i < cfg.forks; i++) {
@@ -936,13 +946,7 @@ static void fork_loop(void) {
                 }
             }
         }
-        int pp[2];
-        if (pipe2(pp, O_CLOEXEC) != 0) {
-            char *m = strf("pipe2 failed: %s", strerror(errno));
-            finish_run();
-            write_result(NULL, m);
-            _exit(0);
-        }
+        outlen = 0;
         double t0 = fm_now_ms();
         pid_t pid = fork();
         if (pid == 0) {
@@ -964,27 +968,26 @@ static void fork_loop(void) {
             if (cfg.exit_normal) exit(0);
             _exit(0);
         }
-        close(pp[1]);
         if (pid < 0) {
-            close(pp[0]);
             char *m = strf("fork failed: %s", strerror(errno));
             finish_run();
             write_result(NULL, m);
             _exit(0);
         }
         R.forks++;
-        fcntl(pp[0], F_SETFL, O_NONBLOCK);
-        outlen = 0;
         int w = wait_child(pid, pp[0], t0 + (double)cfg.timeout_ms);
         double elapsed = fm_now_ms() - start;
         int failed = 1;
         if (w == W_TIMEOUT) {
+            drain(pp[0]);
             char *msg = strf("no exit after %ld ms%s%s", cfg.timeout_ms, outlen ? "; output: " : "", out_tail());
             record("hang", i, elapsed, msg, -1, -1, pid);
             kill_and_reap(pid);
+            drain(pp[0]);
         } else {
             int st = kill_and_reap(pid);
             double t1 = fm_now_ms();
+            drain(pp[0]);
             if (WIFSIGNALED(st)) {
                 int sig = WTERMSIG(st);
                 char *msg = strf("killed by %s (%d)%s%s", sigabbrev(sig), sig, outlen ? "; output: " : "", out_tail());
@@ -1008,7 +1011,6 @@ static void fork_loop(void) {
                 if (R.n_child_ms < R.cap_child_ms) R.child_ms[R.n_child_ms++] = t1 - t0;
             }
         }
-        close(pp[0]);
         if (failed && cfg.fail_fast) break;
     }
     R.elapsed_ms = fm_now_ms() - start;
