@@ -8,7 +8,8 @@
 # flag is set, then forks again and again (Process.fork, seeded delays), runs `child` in each child and classifies
 # how the child ended: ok / wrong / crash / hang. Writes one JSON result file (atomically) and exits with exit!(0).
 #
-# Only `json` and `rbconfig` are required; `etc` is optional (a musl-linked Ruby may lack extensions).
+# Only `json` is loaded before the case runs; `etc` (optional: a musl-linked Ruby may lack extensions) and
+# `rbconfig` are loaded when the result is written.
 #
 # Design notes (the why of the less obvious choices):
 # - Snippets are compiled with eval(code, TOPLEVEL_BINDING, file, line) so backtraces name the YAML file and line.
@@ -22,7 +23,7 @@
 # - The child is forked with the block form of Process.fork: after the block Ruby ends the child itself
 #   (rb_f_fork -> rb_protect -> ruby_stop), so the parent's stack (this harness's ensure clauses) never unwinds
 #   in the child, and `exit(0)` inside the block runs at_exit handlers exactly like a normal exit.
-# - Output capture redirects file descriptors 1 and 2 only, through throwaway IO objects:
+# - Output capture redirects file descriptors 1 and 2 only, through IO objects of the harness's own:
 #   IO.for_fd(1, autoclose: false).reopen(w) is a dup2(w, 1). The inherited $stdout / $stderr objects are not
 #   touched: their write locks and buffers are exactly what the parent's threads left behind, which is what a case
 #   like "$stdout.puts in the child" must test. ($stdout.reopen(w) would also keep the object, but it flushes and
@@ -32,14 +33,16 @@
 #   are covered without a sleep loop in big steps: a child that exited while a grandchild still holds the pipe
 #   (select wakes every 20 ms to check waitpid(WNOHANG)), and a child that closed fds 1/2 but is still running
 #   (after EOF, waitpid(WNOHANG) with a short back-off until the deadline).
+# - A hang is diagnosed before the kill (first diag.max hangs): /proc/PID/{wchan,syscall,stack} (and the tasks, if
+#   the child started threads), `gdb -batch -p PID -ex "thread apply all bt"` with PATH=/usr/bin:/bin only and a
+#   20 s limit, then SIGTERM: CRuby raises SignalException in the main thread if it can still run Ruby code, and the
+#   child wrapper prints it with its backtrace (diag.ruby). Then SIGKILL and reap.
+# - expect_output is compiled as a Ruby Regexp: `^` and `$` match at line boundaries (like Python's re.M), so
+#   "^done$" matches a line "done" anywhere in the output.
+# - The result carries one key beyond PROTOCOL.md: "loop" => {iterations, errors, first_error} of the loop threads,
+#   so a case whose loop raises (and so creates no contention) can be told from a real pass.
 
-require "json"
-require "rbconfig"
-begin
-  require "etc"
-rescue LoadError
-  nil
-end
+require "json" # the only library loaded before the case runs; etc and rbconfig are loaded after the fork loop
 
 module ForkMatrixHarness
   # Raised by skip(reason) from `prelude` / `setup`. Not a StandardError, so `rescue => e` in a snippet does not
@@ -51,6 +54,7 @@ module ForkMatrixHarness
   MAX_FAILURES = 5
   GDB_LIMIT_S = 20.0
   SELECT_SLICE_S = 0.02
+  F_SETFL = 4 # Linux, every architecture (the fcntl extension may be missing)
 
   module_function
 
@@ -89,8 +93,9 @@ module ForkMatrixHarness
       path = nil
     end
     self_reported = begin
+      require "etc"
       defined?(Etc.confstr) && defined?(Etc::CS_GNU_LIBC_VERSION) ? Etc.confstr(Etc::CS_GNU_LIBC_VERSION) : nil
-    rescue StandardError, NotImplementedError
+    rescue StandardError, ScriptError # LoadError: a Ruby without the etc extension
       nil
     end
     { "path" => path, "self_reported" => self_reported }
@@ -100,8 +105,9 @@ module ForkMatrixHarness
     version = RUBY_VERSION.dup
     version << "p#{RUBY_PATCHLEVEL}" if defined?(RUBY_PATCHLEVEL) && RUBY_PATCHLEVEL >= 0
     exe = begin
+      require "rbconfig"
       RbConfig.ruby
-    rescue StandardError
+    rescue StandardError, ScriptError
       nil
     end
     { "name" => "ruby", "version" => version, "executable" => exe }
@@ -109,7 +115,11 @@ module ForkMatrixHarness
 
   # --- result -----------------------------------------------------------------------------------------------
 
+  # Facts about the process are gathered here, when no more children will be forked: loading etc or rbconfig
+  # earlier would change what the case's parent has loaded.
   def write_result(path, result)
+    result["libc"] ||= libc_info
+    result["runtime"] ||= runtime_info
     tmp = "#{path}.tmp"
     File.open(tmp, "w") { |f| f.write(JSON.generate(result)) }
     File.rename(tmp, path)
@@ -230,11 +240,10 @@ module ForkMatrixHarness
       d["tasks"] = tasks.map { |t| "#{t} #{proc_read(pid, "task/#{t}/comm")} #{proc_read(pid, "task/#{t}/wchan")}" }.join("\n")
     end
     d["gdb"] = gdb && !gdb.empty? ? run_gdb(gdb, pid) : nil
-    before = reader.output.bytesize
     begin
       Process.kill(:TERM, pid)
-      reader.drain_until(now + 0.5)
-      extra = reader.output.byteslice(before, reader.output.bytesize - before) || ""
+      extra = String.new(encoding: Encoding::BINARY)
+      reader.drain_until(now + 0.5, extra)
       d["ruby"] = extra.empty? ? "(no Ruby backtrace: SIGTERM not handled within 500 ms)" : utf8(tail(extra, 4000))
     rescue SystemCallError => e
       d["ruby"] = "(could not signal: #{e.message})"
@@ -246,22 +255,25 @@ module ForkMatrixHarness
   class Reader
     attr_reader :output, :eof
 
+    BUF = String.new(capacity: 65_536, encoding: Encoding::BINARY) # one read buffer, reused (no garbage per fork)
+
     def initialize(io)
       @io = io
       @output = String.new(encoding: Encoding::BINARY)
       @eof = false
     end
 
-    # Read what is there without blocking; returns false at EOF.
-    def pump
+    # Read what is there without blocking; returns false at EOF. `sink` (optional) gets everything read.
+    def pump(sink = nil)
       loop do
-        chunk = @io.read_nonblock(65_536, exception: false)
+        chunk = @io.read_nonblock(65_536, BUF, exception: false)
         if chunk.nil?
           @eof = true
           return false
         end
         return true if chunk == :wait_readable
 
+        sink << chunk if sink && sink.bytesize < 65_536
         room = OUTPUT_KEEP - @output.bytesize
         @output << (chunk.bytesize > room ? chunk.byteslice(0, room) : chunk) if room.positive?
       end
@@ -270,13 +282,13 @@ module ForkMatrixHarness
       false
     end
 
-    def drain_until(deadline)
+    def drain_until(deadline, sink = nil)
       until @eof
         left = deadline - ForkMatrixHarness.now
         break if left <= 0
         break unless IO.select([@io], nil, nil, left)
 
-        pump
+        pump(sink)
       end
     end
   end
@@ -301,7 +313,7 @@ module ForkMatrixHarness
     r = {
       "forks" => 0, "ok" => 0, "hang" => 0, "crash" => 0, "wrong" => 0,
       "elapsed_ms" => 0.0, "child_ms" => { "median" => nil, "p99" => nil },
-      "first_failures" => [], "libc" => libc_info, "runtime" => runtime_info,
+      "first_failures" => [], "libc" => nil, "runtime" => nil,
       "threads_started" => 0, "skipped" => nil, "error" => nil,
     }
     r["environ"] = ENV.to_h if cfg["env_check"]
@@ -317,13 +329,13 @@ module ForkMatrixHarness
         unless blank?(cfg["prelude"])
           eval(cfg["prelude"], TOPLEVEL_BINDING, cfg["file"] || "(prelude)", snippet_line(cfg, "prelude")) # rubocop:disable Security/Eval
         end
-        phase = "setup"
+        phase = "compiling setup"
         setup = compile(cfg, "setup")
-        phase = "loop"
+        phase = "compiling loop"
         loop_fn = compile(cfg, "loop")
-        phase = "child"
+        phase = "compiling child"
         child_fn = compile(cfg, "child") || -> {}
-        phase = "expect_output"
+        phase = "compiling expect_output"
         expect = cfg["expect_output"] ? Regexp.new(cfg["expect_output"]) : nil
         phase = "setup"
         setup&.call
@@ -342,10 +354,12 @@ module ForkMatrixHarness
       iterations = Array.new(n_threads, 0)
       loop_errors = Array.new(n_threads, 0)
       first_loop_error = nil
+      running = 0
       n_threads.times do |idx|
         Thread.new do
           Thread.current.report_on_exception = false
           Thread.current.name = "fm-loop-#{idx}" if Thread.current.respond_to?(:name=)
+          running += 1
           if loop_fn.nil?
             sleep
           else
@@ -363,6 +377,10 @@ module ForkMatrixHarness
         end
         result["threads_started"] += 1
       end
+      # On a busy machine a new thread can take a while to be scheduled: wait (at most 2 s) until every thread runs,
+      # so the first forks already meet the contention the case is about; then the warm-up.
+      t_wait = now
+      sleep(0.001) while running < n_threads && now - t_wait < 2.0
       warm = cfg["warmup_ms"].to_f
       sleep(warm / 1000.0) if warm.positive?
 
@@ -380,6 +398,11 @@ module ForkMatrixHarness
       latencies = []
       failures = result["first_failures"]
 
+      # Created once: in each child, fd1.reopen(w) / fd2.reopen(w) are dup2(w, 1) / dup2(w, 2). Allocating them in
+      # the child instead costs page faults there (copy-on-write), which are slow on some kernels (gVisor).
+      fd1 = IO.for_fd(1, autoclose: false)
+      fd2 = IO.for_fd(2, autoclose: false)
+
       t_start = now
       i = 0
       while i < forks && (i.zero? || now - t_start < seconds)
@@ -387,6 +410,9 @@ module ForkMatrixHarness
         sleep(delay / 1_000_000.0) if delay.positive?
 
         r, w = IO.pipe
+        # Ruby 3 makes pipes O_NONBLOCK; the child's stdout/stderr must be an ordinary blocking pipe (programs it
+        # execs inherit it). F_SETFL ignores the access mode, so 0 clears O_NONBLOCK (and nothing else is set).
+        w.fcntl(F_SETFL, 0)
         t_fork = now
         begin
           pid = Process.fork do
@@ -394,15 +420,15 @@ module ForkMatrixHarness
             err = nil
             begin
               r.close
-              IO.for_fd(1, autoclose: false).reopen(w)
-              err = IO.for_fd(2, autoclose: false)
-              err.reopen(w)
+              fd1.reopen(w)
+              fd2.reopen(w)
+              err = fd2
               w.close
             rescue Exception # rubocop:disable Lint/RescueException
               exit!(97)
             end
             ok = begin
-              child_fn.call != false
+              !false.equal?(child_fn.call)
             rescue SystemExit
               raise # the snippet called exit(n): end like that (at_exit handlers run)
             rescue Exception => e # rubocop:disable Lint/RescueException
@@ -487,7 +513,7 @@ module ForkMatrixHarness
               out = utf8(tail(seen, 1000))
               msg = +"still running #{(timeout * 1000).round} ms after fork"
               msg << ": #{out}" unless out.strip.empty?
-              failures << { "kind" => "hang", "iteration" => i, "elapsed_ms" => ((t_done - t_start) * 1000).round(3),
+              failures << { "kind" => "hang", "iteration" => i, "elapsed_ms" => ((t_fork - t_start) * 1000).round(3),
                             "message" => msg, "signal" => nil, "signame" => nil, "status" => nil, "diag" => d }
             end
           else
@@ -566,7 +592,7 @@ module Kernel
   end
 end
 
-if $PROGRAM_NAME == __FILE__ # (loadable without running, for benchmarks)
+if File.expand_path($PROGRAM_NAME) == File.expand_path(__FILE__) # (loadable without running, for benchmarks)
   begin
     ForkMatrixHarness.main(ARGV)
   rescue SystemExit
