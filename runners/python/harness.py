@@ -573,7 +573,7 @@ def run(cfg, result):
     diagnosed = 0
     pid = 0
     r = w = pfd = -1
-    r_registered = False
+    reg_a = reg_b = -1  # the fds registered in `poller`
     fork = os.fork
     pipe = os.pipe
     close = os.close
@@ -585,20 +585,18 @@ def run(cfg, result):
     perf = time.perf_counter
     sleep = time.sleep
     exit_normally = exit_mode == "exit"
+    first_poll_ms = int(timeout_s * 1000.0) + 1
     i = 0
-    t_start = perf()
+    t_start = now = perf()
     t_end = t_start + seconds
     try:
-        while i == 0 or (i < forks_max and perf() < t_end):
+        while i == 0 or (i < forks_max and now < t_end):  # t_end moves on by the time spent diagnosing hangs
             if rng is not None:
                 d = rng.randint(0, max_delay_us)
                 if d:
                     sleep(d * 1e-6)
             r, w = pipe()  # O_CLOEXEC: not inherited by what the parent's threads exec
-            if poller is not None:
-                poller.register(r, POLLIN)
-                r_registered = True
-            else:
+            if poller is None:
                 os.set_blocking(r, False)
             t_fork = perf()
             try:
@@ -629,6 +627,7 @@ def run(cfg, result):
             deadline = t_fork + timeout_s
             status = None
             out = None
+            r_open = True  # no EOF seen on the pipe yet
             if use_pidfd:
                 try:
                     pfd = pidfd_open(pid)
@@ -636,46 +635,55 @@ def run(cfg, result):
                     use_pidfd = False
                     result["wait"] = "pipe-poll"
             if pfd >= 0:
-                poller.register(pfd, POLLIN)
-                remaining = timeout_s  # first poll: the fork just returned, no need to read the clock
+                # The pipe and the pidfd usually get the same two fd numbers every iteration: they stay registered
+                # (both with POLLIN) instead of being registered and unregistered each time.
+                if not ((r == reg_a and pfd == reg_b) or (r == reg_b and pfd == reg_a)):
+                    for fd in (reg_a, reg_b):
+                        if fd >= 0:
+                            poller.unregister(fd)
+                    poller.register(r, POLLIN)
+                    poller.register(pfd, POLLIN)
+                    reg_a, reg_b = r, pfd
+                poll_ms = first_poll_ms  # first poll: the fork just returned, no need to read the clock
                 while True:
-                    events = poller.poll(int(remaining * 1000.0) + 1 if remaining > 0 else 0)
+                    events = poller.poll(poll_ms)
                     exited = False
                     for fd, ev in events:
                         if fd == pfd:
                             exited = True
-                        elif r_registered:
+                        elif fd == r and r_open:
                             data = read(r, 65536) if ev & POLLIN else None
                             if data:
                                 out = _collect(out, data)
                             else:  # EOF: the child (and whatever it started) closed the pipe
-                                poller.unregister(r)
-                                r_registered = False
+                                r_open = False
                     if exited:
                         status = waitpid(pid, 0)[1]
                         break
-                    if remaining <= 0:
+                    if poll_ms == 0:
                         break
+                    if not r_open and r in (reg_a, reg_b):  # EOF before the exit: stop polling the pipe
+                        poller.unregister(r)
+                        if reg_a == r:
+                            reg_a = -1
+                        else:
+                            reg_b = -1
                     remaining = deadline - perf()
-                poller.unregister(pfd)
+                    poll_ms = int(remaining * 1000.0) + 1 if remaining > 0 else 0
                 close(pfd)
                 pfd = -1
             else:
-                if r_registered:
-                    poller.unregister(r)
-                    r_registered = False
                 status, out = _wait_steps(pid, r, out, deadline)
+                r_open = False  # _wait_steps drained the pipe
             if status is not None:
-                if r_registered:  # exited, but the pipe is not at EOF yet: take what is there
+                if r_open:  # exited, but the pipe is not at EOF yet (a grandchild holds it?): take what is there
                     out = _drain(r, out)
                 pid = 0
-            if r_registered:
-                poller.unregister(r)
-                r_registered = False
 
-            if status is not None and status == 0 and expect_re is None:
+            now = perf()
+            if status == 0 and expect_re is None:
                 n_ok += 1
-                ok_ms.append(perf() - t_fork)
+                ok_ms.append(now - t_fork)
                 close(r)
                 r = -1
                 continue
@@ -688,7 +696,9 @@ def run(cfg, result):
                            "message": "still running after %d ms" % int(timeout_s * 1000)}
                 if diagnosed < diag_max:
                     diagnosed += 1
+                    t_diag = perf()
                     failure["diag"] = _diagnose(pid, gdb)
+                    t_end += perf() - t_diag  # gdb on a big interpreter takes seconds: not forking time
                 _kill_and_reap(pid)
                 pid = 0
                 out = _drain(r, out)
@@ -717,9 +727,10 @@ def run(cfg, result):
                                           % (expect, head[-TAIL_BYTES:].decode("utf-8", "replace"))}
                 else:
                     n_ok += 1
-                    ok_ms.append(perf() - t_fork)
+                    ok_ms.append(now - t_fork)
             close(r)
             r = -1
+            now = perf()
             if failure is not None:
                 if len(failures) < MAX_FIRST_FAILURES:
                     failure["iteration"] = i - 1
