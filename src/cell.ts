@@ -89,10 +89,14 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
   // The proof: the libc the harness really mapped must be the one the environment proved.
   let libc = o.proof;
   if (res.libc?.path) {
-    const seen = proveLibcFile(res.libc.path, env.root ?? '');
-    if (o.proof && !sameFile((env.root ?? '') + res.libc.path, (env.root ?? '') + o.proof.path) && (seen.name !== o.proof.name || seen.version !== o.proof.version))
-      return finish({ verdict: 'error', reason: `libc mismatch: environment ${env.id} proved ${o.proof.name} ${o.proof.version} but the harness loaded ${res.libc.path} (${seen.name} ${seen.version})` });
-    libc = o.proof ?? seen;
+    const root = env.root ?? '';
+    // same file as the environment proved: done; else prove what it is (a different file may still be the same libc)
+    if (!o.proof || !sameFile(root + res.libc.path, root + o.proof.path)) {
+      const seen = proveLibcFile(res.libc.path, root);
+      if (o.proof && (seen.name !== o.proof.name || seen.version !== o.proof.version))
+        return finish({ verdict: 'error', reason: `libc mismatch: environment ${env.id} proved ${o.proof.name} ${o.proof.version} but the harness loaded ${res.libc.path} (${seen.name} ${seen.version})` });
+      libc = o.proof ?? seen;
+    }
   }
   const rtv = rt.version; // the instance found by the adapter names the column; the harness only confirms it
   const common = { libc, runtime_version: rtv, runtime_executable: rt.executable };

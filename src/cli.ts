@@ -76,6 +76,8 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
   musl        musl 1.2.2, 1.2.3 and 1.2.5 from Debian bullseye, bookworm and trixie, and a musl C toolchain
   glibc       glibc 2.41 (trixie) and the newest (sid), with copies of the host's runtimes that run on them
   allocators  jemalloc, tcmalloc and mimalloc from Debian, preloaded into every glibc environment
+  roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
+              (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
 
 Everything goes under the cache ($FORKMATRIX_CACHE or ~/.cache/forkmatrix) through a private apt state: no root
 needed except for 'host'. Downloads are cached and reused.

@@ -5,7 +5,7 @@ import { realpathSync } from 'node:fs';
 import { capture } from './proc.ts';
 import type { LibcProof } from './types.ts';
 
-const LIBC_FILE_RE = /\/(libc\.so\.6|libc\.musl-[^/]*\.so\.1|ld-musl-[^/]*\.so\.1|libc\.so)$/;
+const LIBC_FILE_RE = /\/(libc\.so\.6|libc-\d+\.\d+(?:\.\d+)?\.so|libc\.musl-[^/]*\.so\.1|ld-musl-[^/]*\.so\.1|libc\.so)$/;
 
 /** The libc file mapped in a /proc/PID/maps text. */
 export function libcFromMaps(maps: string): string | null {

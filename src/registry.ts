@@ -8,6 +8,7 @@ import { hostAdapter } from '../adapters/host.ts';
 import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
 import { glibcAdapter } from '../adapters/glibc.ts';
 import { preloadAdapter } from '../adapters/preload.ts';
+import { debianRootAdapter, ROOT_PROVISION_NAMES } from '../adapters/debian-root.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners: Record<RuntimeName, Runner> = {
@@ -17,7 +18,7 @@ export const runners: Record<RuntimeName, Runner> = {
   node: nodeRunner,
 };
 
-export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter];
+export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter, debianRootAdapter];
 
 /** What `forkmatrix provision` accepts (each adapter provisions the names it knows). */
-export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES];
+export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES, ...ROOT_PROVISION_NAMES];

@@ -1,11 +1,12 @@
 // The Debian roots adapter: bullseye (glibc 2.31) and trixie (glibc 2.41) debootstrap roots entered through
 // private namespaces. Debootstrapping takes minutes, so a test never provisions: the tests that need a root run
 // when it is cached (`npx forkmatrix provision roots`) and skip with that reason when it is not.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import t from 'tap';
-import { CACHE, processesMentioning, tmp } from './helpers.ts';
+import { CACHE, processesMentioning, tmp as mkTmp } from './helpers.ts';
 import {
   bindDirs, cachedRoot, debianRootAdapter, libcInMaps, ROOT_PROVISION_NAMES, ROOT_SPECS, rootId, RUNNERS_DIR,
 } from '../adapters/debian-root.ts';
@@ -16,6 +17,14 @@ import { run } from '../src/run.ts';
 import type { AdapterOptions, CellResult, Environment } from '../src/types.ts';
 
 t.setTimeout(600_000);
+
+const made: string[] = [];
+const tmp = (prefix: string) => {
+  const d = mkTmp(prefix);
+  made.push(d);
+  return d;
+};
+t.teardown(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const opts = (): AdapterOptions => ({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [] });
 
@@ -64,6 +73,10 @@ t.test('bind dirs: host paths at the same path inside, never over the root\'s ow
   t.same(b, [RUNNERS_DIR, work].sort((x, y) => x.length - y.length), 'runners/ and the work dir; the config is under the work dir; /usr/bin is the root\'s');
   t.same(bindDirs(root, [cfg], []), [path.join(work, 'cell')], 'a file\'s directory');
   t.same(bindDirs(root, ['/tmp'], []), [], 'a directory the root has is never hidden');
+  const loose = path.join(os.tmpdir(), `fm-bind-${process.pid}.json`);
+  writeFileSync(loose, '{}');
+  t.teardown(() => rmSync(loose, { force: true }));
+  t.same(bindDirs(root, [loose], []), [loose], 'a file directly in such a directory is bound by itself');
   t.equal(libcInMaps('7f0-7f1 r-xp 00000000 fd:00 12 /lib/x86_64-linux-gnu/libc-2.31.so\n'), '/lib/x86_64-linux-gnu/libc-2.31.so', 'glibc < 2.34 maps libc-2.NN.so');
   t.equal(libcInMaps('7f0-7f1 r-xp 00000000 fd:00 12 /usr/lib/x86_64-linux-gnu/libc.so.6\n'), '/usr/lib/x86_64-linux-gnu/libc.so.6');
 });
@@ -85,7 +98,7 @@ for (const spec of ROOT_SPECS) {
   const cached = cachedRoot(CACHE, spec.suite);
   const skip = cached
     ? false
-    : `the ${spec.suite} root is not provisioned in ${CACHE} (npx forkmatrix provision root-${spec.suite}: a 1-3 minute debootstrap, too slow for a test)`;
+    : `the ${spec.suite} root is not provisioned in ${CACHE} (npx forkmatrix provision root-${spec.suite}: a debootstrap of several minutes, too slow for a test)`;
   const id = rootId(spec.suite, spec.glibc);
   const envOf = async () => {
     const e = (await debianRootAdapter.environments(opts())).find((x) => x.id === id);
@@ -126,14 +139,19 @@ for (const spec of ROOT_SPECS) {
     const env = await envOf();
     const dir = tmp('fm-roots-cell-');
     writeFileSync(path.join(dir, 'in.txt'), 'hello from the host\n');
-    const l = env.launch(['/bin/sh', '-c', `cat ${dir}/in.txt; env | sort; pwd; echo x > /etc/fm-write-test; echo out > ${dir}/out.txt`], { PATH: '/usr/bin:/bin', FM_DECLARED: 'yes' });
+    // host paths reach the program as argv entries (the driver passes the cell's config file that way)
+    const loose = path.join(os.tmpdir(), `fm-roots-loose-${process.pid}.txt`);
+    writeFileSync(loose, 'a file directly in /tmp\n');
+    t.teardown(() => rmSync(loose, { force: true }));
+    const l = env.launch(['/bin/sh', '-c', 'cat "$1/in.txt" "$2"; env | sort; pwd; echo x > /etc/fm-write-test; echo out > "$1/out.txt"', 'fm', dir, loose], { PATH: '/usr/bin:/bin', FM_DECLARED: 'yes' });
     t.notOk('FM_LEAK' in l.env);
     const r = capture(l.command, l.args, { env: l.env, cwd: dir });
     t.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     t.equal(lines[0], 'hello from the host', 'a host file named in argv is visible at the same path');
+    t.equal(lines[1], 'a file directly in /tmp', 'also one in a directory the root has (bound by itself)');
     // the shell itself adds PWD (and SHLVL in some shells); nothing else may appear
-    const vars = lines.slice(1, -1).filter((x) => !/^(PWD|OLDPWD|SHLVL|_)=/.test(x));
+    const vars = lines.slice(2, -1).filter((x) => !/^(PWD|OLDPWD|SHLVL|_)=/.test(x));
     t.same(vars, ['FM_DECLARED=yes', 'PATH=/usr/bin:/bin'], 'exactly the declared variables');
     t.equal(lines.at(-1), dir, 'the working directory is the caller\'s');
     t.equal(readFileSync(path.join(dir, 'out.txt'), 'utf8'), 'out\n', 'writes to a bound directory reach the host');

@@ -703,6 +703,7 @@ static char *find_libc_path(void) {
             const char *base = strrchr(path, '/') + 1;
             size_t bl = strlen(base);
             if (!strcmp(base, "libc.so.6") || !strcmp(base, "libc.so") ||
+                (!strncmp(base, "libc-", 5) && bl > 3 && !strcmp(base + bl - 3, ".so") && base[5] >= '0' && base[5] <= '9') || /* glibc < 2.34 */
                 (!strncmp(base, "libc.musl-", 10) && bl > 5 && !strcmp(base + bl - 5, ".so.1")) ||
                 (!strncmp(base, "ld-musl-", 8) && bl > 5 && !strcmp(base + bl - 5, ".so.1")))
                 found = strdup(path);

@@ -272,7 +272,7 @@ function libcInfo() {
       const m = line.match(/\s(\/\S.*)$/);
       if (!m) continue;
       const base = path.basename(m[1]);
-      if (/^(libc\.so\.6|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so)$/.test(base)) { info.path = m[1]; break; }
+      if (/^(libc\.so\.6|libc-\d+\.\d+(?:\.\d+)?\.so|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so)$/.test(base)) { info.path = m[1]; break; }
     }
   } catch {}
   try {

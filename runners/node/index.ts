@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Runner } from '../../src/types.ts';
 
+const MIN_NODE = 16; // worker_threads SHARE_ENV, ??, top-level await in the harness
 const HARNESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'harness.mjs');
 type Build = { ok: true; path: string } | { ok: false; reason: string };
 const builds = new Map<string, Promise<Build>>();
@@ -14,6 +15,8 @@ export const nodeRunner: Runner = {
   runtime: 'node',
   language: 'javascript',
   async prepare(c, ctx) {
+    const major = parseInt(ctx.runtime.version, 10);
+    if (major < MIN_NODE) return { skip: `harness.mjs needs Node >= ${MIN_NODE}; this is Node ${ctx.runtime.version}` };
     let addon: string | null = null;
     if (c.requires.includes('addon')) {
       const key = ctx.runtime.executable;

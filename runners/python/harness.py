@@ -182,7 +182,7 @@ def _format_exc(exc, skip_frames=1, limit=4):
 
 def _libc_info():
     path = None
-    pat = re.compile(r"^(libc\.so\.6|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so)$")
+    pat = re.compile(r"^(libc\.so\.6|libc-\d+\.\d+(?:\.\d+)?\.so|libc\.musl-.*\.so\.1|ld-musl-.*\.so\.1|libc\.so)$")
     try:
         with open("/proc/self/maps") as f:
             for line in f:

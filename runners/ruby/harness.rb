@@ -83,7 +83,7 @@ module ForkMatrixHarness
 
         f = f.strip
         base = File.basename(f)
-        if base == "libc.so.6" || base == "libc.so" || base.match?(/\Alibc\.musl-.*\.so\.1\z/) ||
+        if base == "libc.so.6" || base == "libc.so" || base.match?(/\Alibc-\d+\.\d+(\.\d+)?\.so\z/) || base.match?(/\Alibc\.musl-.*\.so\.1\z/) ||
            base.match?(/\Ald-musl-.*\.so\.1\z/)
           path = f
           break

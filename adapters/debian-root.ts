@@ -1,0 +1,611 @@
+// The Debian roots adapter: a whole Debian release (its glibc AND its own python3, ruby, node and gcc) in a
+// debootstrap root, entered per process with private namespaces. This is how a glibc older than the host's runs
+// (bullseye's 2.31: the host's binaries need newer GLIBC_x.y symbols, so the glibc adapter cannot run them there),
+// and how a newer release's runtimes run as Debian builds them.
+//
+// Roots: bullseye (glibc 2.31, Python 3.9, Ruby 2.7, Node 12) and trixie (glibc 2.41, Python 3.13, Ruby 3.3,
+// Node 20): `debootstrap --variant=minbase --include=netbase` from the mirror this machine's apt uses (netbase:
+// getaddrinfo("localhost") needs it), then the root's own apt installs python3 ruby nodejs gcc libc6-dev gdb
+// (--no-install-recommends: what `--include` would give, but resolved by apt; see provisionRoot).
+//
+// Environment ids are `glibc-<proved version>-<suite>` (glibc-2.31-bullseye, glibc-2.41-trixie): the libc first,
+// like every other environment, and the release because a root also fixes the runtimes' versions and builds. They
+// never collide with the glibc adapter's `glibc-<version>` (Debian's libc6 run under the host's own runtimes).
+//
+// Cache layout (`forkmatrix provision roots`, or `root-bullseye` / `root-trixie`):
+//   <cache>/roots/<suite>.tar.zst     root/ + forkmatrix.json (.tar.gz when zstd is absent; /dev left out, so
+//                                     it unpacks without root: a CI cache can carry it)
+//   <cache>/roots/<suite>/root/       the unpacked root (read-only in use: every run gets an overlay)
+//   <cache>/roots/<suite>/forkmatrix.json   proved glibc, runtimes found, debootstrap and mirror used
+//   <cache>/roots/<suite>/ns/         empty: a run's private tmpfs is mounted here (in its own namespace only)
+//   <cache>/roots/<suite>/bin/cc      the root's gcc, entered through the same namespaces (for the C runner, which
+//                                     runs its compiler on the host side)
+//   <cache>/roots/enter.sh            what runs inside the namespaces before the program (below)
+//   <cache>/roots/debootstrap/        Debian's debootstrap package, unpacked (when none is on PATH)
+//
+// launch(argv): `unshare --mount --pid --fork --kill-child=SIGKILL [--user --map-root-user] sh enter.sh ...`:
+// in a private mount namespace, a tmpfs on ns/ holds an overlay (root as the read-only lower layer) so a case can
+// never change the cached root; /proc is a new proc for the new PID namespace, /dev and /sys are bound from the
+// host, and the runners dir, the cache dir and the directories of argv's host paths (the cell's config, result
+// and home) are bound at the SAME absolute paths inside; then `chroot`. The shell stays PID 1 of the namespace
+// (the program is its child), so SIGKILL to the driver's process group, or unshare dying, kills everything
+// inside; nothing mounted outlives the run. `unshare --fork` ignores SIGTERM: kill with SIGKILL (the driver does).
+//
+// Nothing is taken from a label: probe() runs /bin/cat inside the root on its own /proc/self/maps, then runs the
+// mapped libc file inside the root (its PT_INTERP is the root's loader) for its banner.
+
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildAtomically, debianMirror, debVersion, PrivateApt, unpackDeb } from './apt.ts';
+import { which } from './host.ts';
+import { capture, cleanBaseEnv } from '../src/proc.ts';
+import { parseBanner } from '../src/probe.ts';
+import type {
+  Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, RuntimeName,
+} from '../src/types.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The repo's runners/ (harness scripts, harness.c): bound into every root at the same path. */
+export const RUNNERS_DIR = path.resolve(HERE, '..', 'runners');
+
+export interface RootSpec {
+  suite: 'bullseye' | 'trixie';
+  /** what the release ships (labels for `list`; the environment's id and expectation come from the proof) */
+  glibc: string;
+  ships: string;
+}
+
+export const ROOT_SPECS: RootSpec[] = [
+  { suite: 'bullseye', glibc: '2.31', ships: 'Python 3.9, Ruby 2.7, Node 12, gcc 10' },
+  { suite: 'trixie', glibc: '2.41', ships: 'Python 3.13, Ruby 3.3, Node 20, gcc 14' },
+];
+
+/** What `forkmatrix provision NAME` this adapter handles. */
+export const ROOT_PROVISION_NAMES = ['roots', ...ROOT_SPECS.map((s) => `root-${s.suite}`)];
+
+export const ROOT_PACKAGES = ['netbase', 'python3', 'ruby', 'nodejs', 'gcc', 'libc6-dev', 'gdb'];
+
+const HOST_TOOLS_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+const META_VERSION = 1;
+
+export const rootId = (suite: string, glibcVersion: string) => `glibc-${glibcVersion}-${suite}`;
+export const rootsDir = (cacheDir: string) => path.join(cacheDir, 'roots');
+export const suiteDir = (cacheDir: string, suite: string) => path.join(rootsDir(cacheDir), suite);
+
+/** Recorded in <cache>/roots/<suite>/forkmatrix.json. */
+export interface RootMeta {
+  meta: number;
+  suite: string;
+  mirror: string;
+  debootstrap: string;
+  created: string;
+  libc: LibcProof;
+  /** runtimes found inside (paths inside the root; libc: the root's gcc) */
+  runtimes: RuntimeInstance[];
+  missing: MissingRuntime[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entering a root
+
+/**
+ * Runs inside `unshare --mount --pid --fork`: this shell is PID 1 of the new PID namespace, all mounts are private.
+ * usage: enter.sh ROOT SCRATCH [BIND_PATH...] -- [NAME=VALUE...] PROGRAM [ARG...]
+ */
+export const ENTER_SH = `#!/bin/sh
+# forkmatrix: run a program inside a Debian root. Started (with PATH only) as
+#   unshare --mount --pid --fork --kill-child=SIGKILL [--user --map-root-user] \\
+#     /bin/sh enter.sh ROOT SCRATCH [BIND_PATH...] -- [NAME=VALUE...] PROGRAM [ARG...]
+# Every mount below lives in that private mount namespace and goes with it. This shell is PID 1 of the new PID
+# namespace and PROGRAM is its child: when this shell dies (SIGKILL to the process group, or unshare dying) the
+# kernel kills every process inside. PROGRAM gets exactly the NAME=VALUE list as its environment (env -i) and the
+# caller's working directory when that is visible inside (else /).
+set -e
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+root=$1 scratch=$2
+shift 2
+cwd=$PWD
+mount -t tmpfs -o mode=0755 fm-scratch "$scratch"
+mkdir "$scratch/upper" "$scratch/work" "$scratch/top"
+top=$scratch/top
+# the cached root is the read-only lower layer: a case's writes go to this run's tmpfs
+if ! mount -t overlay -o "lowerdir=$root,upperdir=$scratch/upper,workdir=$scratch/work" fm-root "$top" 2>/dev/null; then
+  echo "forkmatrix enter.sh: no overlayfs here; running in the root itself" >&2
+  mount --bind "$root" "$top"
+fi
+mount -t proc proc "$top/proc"
+mount --rbind /dev "$top/dev"
+mount --rbind /sys "$top/sys" 2>/dev/null || true
+while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+  if [ -d "$1" ]; then
+    mkdir -p "$top$1"
+  else
+    mkdir -p "$top\${1%/*}"
+    : > "$top$1"
+  fi
+  mount --bind "$1" "$top$1"
+  shift
+done
+shift
+[ -d "$top$cwd" ] || cwd=/
+rc=0
+chroot "$top" /usr/bin/env -i -C "$cwd" "$@" || rc=$?
+exit $rc
+`;
+
+/** The unshare flags: a private mount namespace, a PID namespace whose PID 1 takes everything with it. */
+export function unshareArgs(): string[] {
+  const args = ['--mount', '--pid', '--fork', '--kill-child=SIGKILL'];
+  if (process.getuid?.() !== 0) args.push('--user', '--map-root-user');
+  return args;
+}
+
+/** Write <cache>/roots/enter.sh when absent or different (atomically: concurrent runs may read it). */
+export function ensureEnterScript(cacheDir: string): string {
+  const file = path.join(rootsDir(cacheDir), 'enter.sh');
+  let cur = '';
+  try {
+    cur = readFileSync(file, 'utf8');
+  } catch {
+    /* absent */
+  }
+  if (cur !== ENTER_SH) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, ENTER_SH, { mode: 0o755 });
+    renameSync(tmp, file);
+  }
+  return file;
+}
+
+const SYSTEM_DIRS = ['/usr', '/lib', '/lib32', '/lib64', '/libx32', '/bin', '/sbin', '/etc', '/proc', '/sys', '/dev', '/var/lib', '/boot'];
+
+function isUnder(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir.endsWith('/') ? dir : dir + '/');
+}
+
+/**
+ * Host paths to bind at the same path inside the root: `always` (runners/, the cache) and, for each absolute
+ * argv entry that exists on the host but not in the root, its directory (a file's parent; the file alone when its
+ * directory is one the root has, e.g. /tmp/x.json). A path the root has itself (/usr/bin/python3) is the root's and
+ * never shadowed.
+ */
+export function bindDirs(root: string, argv: string[], always: string[]): string[] {
+  const cands: { p: string; file?: string }[] = always.map((p) => ({ p }));
+  for (const a of argv) {
+    if (!path.isAbsolute(a) || existsSync(root + a)) continue;
+    try {
+      cands.push(statSync(a).isDirectory() ? { p: a } : { p: path.dirname(a), file: a });
+    } catch {
+      /* not a host path */
+    }
+  }
+  const out: string[] = [];
+  for (const c of cands.map((x) => ({ ...x, p: path.resolve(x.p) })).sort((a, b) => a.p.length - b.p.length)) {
+    if (out.some((o) => isUnder(c.file ?? c.p, o))) continue;
+    if (!existsSync(c.p)) continue;
+    if (c.p === '/' || existsSync(root + c.p)) {
+      // never hide the root's own directories: a file directly in one (/tmp/x.json) is bound by itself, except
+      // in the system's directories (a host program or library must never stand in for the root's)
+      if (c.file && !SYSTEM_DIRS.some((d) => isUnder(c.file!, d)) && !out.includes(c.file)) out.push(path.resolve(c.file));
+      continue;
+    }
+    out.push(c.p);
+  }
+  return out;
+}
+
+export interface RootHandle {
+  suite: string;
+  /** <cache>/roots/<suite> */
+  dir: string;
+  /** the root file system (dir/root) */
+  root: string;
+  cacheDir: string;
+}
+
+export function rootHandle(cacheDir: string, suite: string, dir = suiteDir(cacheDir, suite)): RootHandle {
+  return { suite, dir, root: path.join(dir, 'root'), cacheDir };
+}
+
+/** The command that runs argv inside the root with exactly `env` (the caller's process.env is never used). */
+export function enterCommand(h: RootHandle, argv: string[], env: Record<string, string>, unshare = which('unshare') ?? '/usr/bin/unshare') {
+  const enter = ensureEnterScript(h.cacheDir);
+  mkdirSync(path.join(h.dir, 'ns'), { recursive: true });
+  // the program itself is the root's (or under the cache: a compiled case); its arguments may be host paths
+  const binds = bindDirs(h.root, argv.slice(1), [RUNNERS_DIR, h.cacheDir]);
+  if (!argv.length || argv[0].includes('=')) throw new Error(`cannot run ${JSON.stringify(argv[0])} in a root: a program path must not contain '='`);
+  const vars = Object.entries(env).map(([k, v]) => {
+    if (!k || k.includes('=')) throw new Error(`bad environment variable name ${JSON.stringify(k)}`);
+    return `${k}=${v}`;
+  });
+  return {
+    command: unshare,
+    args: [...unshareArgs(), '/bin/sh', enter, h.root, path.join(h.dir, 'ns'), ...binds, '--', ...vars, ...argv],
+    // unshare, mount and chroot run on the host side with a fixed PATH; the program gets exactly `env` (env -i)
+    env: { PATH: HOST_TOOLS_PATH },
+  };
+}
+
+/** Run argv inside the root and wait (short commands: probes, version queries). */
+export function runInRoot(h: RootHandle, argv: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+  const l = enterCommand(h, argv, opts.env ?? cleanBaseEnv());
+  return capture(l.command, l.args, { env: l.env, timeoutMs: opts.timeoutMs ?? 30_000, cwd: '/' });
+}
+
+// glibc before 2.34 maps libc-2.NN.so (libc.so.6 is a symlink to it)
+const ROOT_LIBC_RE = /\/(libc\.so\.6|libc-\d+\.\d+(\.\d+)?\.so)$/;
+
+export function libcInMaps(maps: string): string | null {
+  for (const line of maps.split('\n')) {
+    const f = line.trim().split(/\s+/).slice(5).join(' ');
+    if (f && ROOT_LIBC_RE.test(f)) return f;
+  }
+  return null;
+}
+
+/** The libc a program inside the root really maps, proved by running that file inside the root. */
+export function probeRoot(h: RootHandle): LibcProof {
+  const r = runInRoot(h, ['/bin/cat', '/proc/self/maps']);
+  const file = libcInMaps(r.stdout);
+  if (r.code !== 0 || !file) throw new Error(`could not read the libc of /bin/cat inside ${h.root}: ${(r.stderr || r.error || 'no output').trim().slice(-400)}`);
+  const b = runInRoot(h, [file], { env: { PATH: '/usr/bin:/bin' } });
+  const banner = (b.stdout + b.stderr).trim();
+  const { name, version } = parseBanner(banner);
+  if (name === 'unknown') throw new Error(`${file} inside ${h.root} printed no libc banner: ${banner.slice(0, 300) || b.error || `exit ${b.code}`}`);
+  return { name, version, path: file, banner: banner.split('\n').slice(0, 2).join(' ') };
+}
+
+const QUERIES: Record<RuntimeName, { exe: string; args: string[] }> = {
+  libc: { exe: '/usr/bin/gcc', args: ['-dumpfullversion'] },
+  python: { exe: '/usr/bin/python3', args: ['-c', 'import sys,platform,os;print(platform.python_version());print(os.path.realpath(sys.executable))'] },
+  ruby: { exe: '/usr/bin/ruby', args: ['-e', 'require "rbconfig"; puts RUBY_VERSION; puts File.realpath(RbConfig.ruby)'] },
+  node: { exe: '/usr/bin/node', args: ['-e', 'console.log(process.versions.node);console.log(require("fs").realpathSync(process.execPath))'] },
+};
+
+/** The root's own runtimes (executables as paths inside the root; libc: the root's gcc). */
+export function identifyRootRuntimes(h: RootHandle, suite: string): { runtimes: RuntimeInstance[]; missing: MissingRuntime[] } {
+  const runtimes: RuntimeInstance[] = [];
+  const missing: MissingRuntime[] = [];
+  for (const rt of Object.keys(QUERIES) as RuntimeName[]) {
+    const q = QUERIES[rt];
+    const pkg = { libc: 'gcc', python: 'python3', ruby: 'ruby', node: 'nodejs' }[rt];
+    if (!existsSync(h.root + q.exe)) {
+      missing.push({ runtime: rt, reason: `no ${q.exe} in the ${suite} root (re-provision: rm -r ${h.dir}* && npx forkmatrix provision root-${suite}; it installs ${pkg})` });
+      continue;
+    }
+    const r = runInRoot(h, [q.exe, ...q.args]);
+    if (r.code !== 0) {
+      missing.push({ runtime: rt, reason: `${q.exe} in the ${suite} root did not answer: ${(r.stderr || r.error || '').trim().split('\n').pop()?.slice(0, 200)}` });
+      continue;
+    }
+    const [version, real] = r.stdout.trim().split('\n').map((s) => s.trim());
+    if (rt === 'libc') runtimes.push({ runtime: rt, version: `gcc ${version}`, executable: q.exe });
+    else runtimes.push({ runtime: rt, version, executable: real || q.exe });
+  }
+  return { runtimes, missing };
+}
+
+/**
+ * The C runner compiles on the host side (`capture(cc, ...)`), so the root's gcc is reached through a wrapper
+ * that enters the root the same way (binding runners/ and the cache: the sources and the output live there).
+ * The binary is linked against the root's glibc and runs inside the root.
+ */
+export function ensureCcWrapper(h: RootHandle, unshare: string): string {
+  const enter = ensureEnterScript(h.cacheDir);
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const binds = bindDirs(h.root, [], [RUNNERS_DIR, h.cacheDir]);
+  const text = [
+    '#!/bin/sh',
+    `# forkmatrix: gcc of the Debian ${h.suite} root, run inside it (programs link against the root's own glibc)`,
+    `exec env -i PATH=${HOST_TOOLS_PATH} ${[unshare, ...unshareArgs(), '/bin/sh', enter, h.root, path.join(h.dir, 'ns'), ...binds, '--', 'PATH=/usr/bin:/bin', 'LANG=C.UTF-8', '/usr/bin/gcc'].map(q).join(' ')} "$@"`,
+    '',
+  ].join('\n');
+  const file = path.join(h.dir, 'bin', 'cc');
+  let cur = '';
+  try {
+    cur = readFileSync(file, 'utf8');
+  } catch {
+    /* absent */
+  }
+  if (cur !== text) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, text, { mode: 0o755 });
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, file);
+  }
+  mkdirSync(path.join(h.dir, 'ns'), { recursive: true });
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The cache
+
+export function readMeta(dir: string): RootMeta | null {
+  try {
+    const m = JSON.parse(readFileSync(path.join(dir, 'forkmatrix.json'), 'utf8')) as RootMeta;
+    return m.meta === META_VERSION && m.libc?.version && Array.isArray(m.runtimes) ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A provisioned root: its unpacked dir with a valid record. */
+export function cachedRoot(cacheDir: string, suite: string): { h: RootHandle; meta: RootMeta } | null {
+  const h = rootHandle(cacheDir, suite);
+  const meta = readMeta(h.dir);
+  if (!meta || !existsSync(path.join(h.root, 'usr', 'bin')) || !existsSync(path.join(h.root, 'proc'))) return null;
+  return { h, meta };
+}
+
+export function tarballOf(cacheDir: string, suite: string): string | null {
+  for (const ext of ['tar.zst', 'tar.gz']) {
+    const f = path.join(rootsDir(cacheDir), `${suite}.${ext}`);
+    if (existsSync(f)) return f;
+  }
+  return null;
+}
+
+const compressor = (file: string) => (file.endsWith('.zst') ? ['-I', 'zstd -T0 -10'] : ['-z']);
+const decompressor = (file: string) => (file.endsWith('.zst') ? ['-I', 'zstd -d'] : ['-z']);
+
+/** Run a long command (debootstrap) with its lines logged; the whole process group is SIGKILLed on timeout. */
+function runLogged(command: string, args: string[], env: Record<string, string>, timeoutMs: number, onLine: (l: string) => void): Promise<{ code: number | null; tail: string[] }> {
+  return new Promise((resolve) => {
+    const tail: string[] = [];
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
+    const kill = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    };
+    const timer = setTimeout(kill, timeoutMs);
+    process.once('exit', kill);
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trimEnd();
+        buf = buf.slice(i + 1);
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        onLine(line);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('error', (e) => {
+      tail.push(e.message);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      process.removeListener('exit', kill);
+      kill();
+      resolve({ code, tail });
+    });
+  });
+}
+
+/** debootstrap: the one on PATH, else Debian's package unpacked into the cache (no root needed for that). */
+async function ensureDebootstrap(cacheDir: string, log: (l: string) => void): Promise<{ cmd: string; env: Record<string, string>; version: string }> {
+  const onPath = which('debootstrap');
+  if (onPath) {
+    const v = capture('dpkg-query', ['-W', '-f=${Version}', 'debootstrap'], { env: cleanBaseEnv() });
+    return { cmd: onPath, env: {}, version: v.code === 0 ? v.stdout.trim() : '?' };
+  }
+  const dir = path.join(rootsDir(cacheDir), 'debootstrap');
+  await buildAtomically(dir, (tmp) => {
+    // trixie's debootstrap knows bullseye and trixie; it is a shell script (arch: all) that runs on any Debian
+    log('roots: fetching Debian trixie\'s debootstrap package into the cache (private apt state)');
+    const [deb] = new PrivateApt(cacheDir).download(['debootstrap/trixie'], path.join(tmp, 'debs'), log);
+    unpackDeb(deb, path.join(tmp, 'pkg'));
+    writeFileSync(path.join(tmp, 'version'), debVersion(deb));
+    rmSync(path.join(tmp, 'debs'), { recursive: true, force: true });
+  });
+  return {
+    cmd: path.join(dir, 'pkg', 'usr', 'sbin', 'debootstrap'),
+    env: { DEBOOTSTRAP_DIR: path.join(dir, 'pkg', 'usr', 'share', 'debootstrap') },
+    version: readFileSync(path.join(dir, 'version'), 'utf8').trim(),
+  };
+}
+
+/** Check a freshly built or unpacked root and write its record: the proved glibc and the runtimes inside. */
+function recordRoot(h: RootHandle, extra: { mirror: string; debootstrap: string; created?: string }): RootMeta {
+  const libc = probeRoot(h);
+  const spec = ROOT_SPECS.find((s) => s.suite === h.suite);
+  if (libc.name !== 'glibc') throw new Error(`the ${h.suite} root's libc is ${libc.name} ${libc.version}, not glibc`);
+  if (spec && libc.version !== spec.glibc) throw new Error(`the ${h.suite} root runs glibc ${libc.version}, expected ${spec.glibc} (a different mirror snapshot?)`);
+  const { runtimes, missing } = identifyRootRuntimes(h, h.suite);
+  const meta: RootMeta = { meta: META_VERSION, suite: h.suite, mirror: extra.mirror, debootstrap: extra.debootstrap, created: extra.created ?? new Date().toISOString(), libc, runtimes, missing };
+  writeFileSync(path.join(h.dir, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
+  return meta;
+}
+
+async function provisionRoot(spec: RootSpec, opts: AdapterOptions, log: (l: string) => void): Promise<void> {
+  const dir = suiteDir(opts.cacheDir, spec.suite);
+  if (!which('unshare') || !which('chroot')) throw new Error('roots: needs unshare and chroot (util-linux, coreutils)');
+  const have = cachedRoot(opts.cacheDir, spec.suite);
+  if (have) {
+    log(`roots: ${spec.suite}: glibc ${have.meta.libc.version} in ${have.h.root} (cached)`);
+  } else {
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // an invalid leftover
+    const tarball = tarballOf(opts.cacheDir, spec.suite);
+    if (tarball) {
+      log(`roots: ${spec.suite}: unpacking ${tarball}`);
+      await buildAtomically(dir, (tmp) => {
+        const r = capture('tar', ['--numeric-owner', ...decompressor(tarball), '-xpf', tarball, '-C', tmp], { env: cleanBaseEnv(), timeoutMs: 600_000 });
+        if (r.code !== 0) throw new Error(`tar -x ${tarball} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+        const old = readMeta(tmp);
+        mkdirSync(path.join(tmp, 'root', 'dev'), { recursive: true });
+        recordRoot(rootHandle(opts.cacheDir, spec.suite, tmp), { mirror: old?.mirror ?? '?', debootstrap: old?.debootstrap ?? '?', created: old?.created });
+      });
+    } else {
+      if (process.getuid?.() !== 0)
+        throw new Error(`roots: ${spec.suite}: debootstrap needs root (as root: npx forkmatrix provision root-${spec.suite}); the cached root then runs without root, and a ${spec.suite}.tar.zst made elsewhere unpacks without root into ${rootsDir(opts.cacheDir)}`);
+      if (!which('wget')) throw new Error('roots: debootstrap downloads with wget (apt-get install wget)');
+      const mirror = debianMirror();
+      const ds = await ensureDebootstrap(opts.cacheDir, log);
+      // Two steps: debootstrap's own resolver cannot follow virtual packages (bullseye's gdb ->
+      // libsource-highlight4v5 -> libboost-regex1.74.0-icu67, provided by libboost-regex1.74.0, is left unconfigured
+      // with --include), so it lays down minbase + netbase and the root's own apt installs the runtimes.
+      // Downloaded .debs are kept in <cache>/roots/debs/<suite> until the root is built, so a retry reuses them.
+      const debs = path.join(rootsDir(opts.cacheDir), 'debs', spec.suite);
+      mkdirSync(path.join(debs, 'partial'), { recursive: true });
+      const failLog = path.join(rootsDir(opts.cacheDir), `${spec.suite}.failed.log`);
+      rmSync(failLog, { force: true });
+      log(`roots: ${spec.suite}: debootstrap ${ds.version} --variant=minbase --include=netbase from ${mirror}, then apt-get install ${ROOT_PACKAGES.filter((p) => p !== 'netbase').join(' ')} inside (a few minutes, ~400 MB)`);
+      await buildAtomically(dir, async (tmp) => {
+        const root = path.join(tmp, 'root');
+        const fail = (what: string, tail: string[]): never => {
+          let dlog = '';
+          try {
+            dlog = readFileSync(path.join(root, 'debootstrap', 'debootstrap.log'), 'utf8');
+          } catch {
+            /* none */
+          }
+          writeFileSync(failLog, `${dlog}\n--- last output ---\n${tail.join('\n')}\n`);
+          throw new Error(`${what} failed: ${tail.slice(-4).join(' | ')} (full log: ${failLog})`);
+        };
+        // one line per phase, not one per package
+        const phases = new Set<string>();
+        const quiet = /^(?:I: (Retrieving|Validating|Extracting|Unpacking|Configuring) \S+( \S+)?|(Get):\d+ .*|(Selecting) previously .*|(Preparing) to unpack .*|(Unpacking) .*|(Setting up) .*|(Processing) triggers .*|\(Reading database .*)$/;
+        const onLine = (l: string) => {
+          const q = quiet.exec(l);
+          const k = q ? (q.slice(1).find(Boolean) ?? 'Reading') : null;
+          if (k && phases.has(k)) return;
+          if (k) phases.add(k);
+          if (l.trim()) log(`roots: ${spec.suite}: ${k ? `${k} ...` : l}`);
+        };
+        const env = { ...cleanBaseEnv(), ...ds.env, DEBIAN_FRONTEND: 'noninteractive' };
+        // in private namespaces: the proc/sys mounts made in the target, and any process left, go away with them
+        // even when a step fails or is killed
+        const r1 = await runLogged(which('unshare')!, [
+          ...unshareArgs(), ds.cmd, '--variant=minbase', '--include=netbase', `--cache-dir=${debs}`,
+          ...(existsSync(KEYRING) ? [`--keyring=${KEYRING}`] : []), spec.suite, root, mirror,
+        ], env, 1_800_000, onLine);
+        if (r1.code !== 0) fail(`debootstrap ${spec.suite} (exit ${r1.code})`, r1.tail);
+        const aptScript = [
+          'set -e', 'r=$1 debs=$2', 'shift 2',
+          'mount -t proc proc "$r/proc"', 'mount --rbind /dev "$r/dev"', 'mount --rbind /sys "$r/sys" 2>/dev/null || true',
+          'mount --bind "$debs" "$r/var/cache/apt/archives"',
+          'cp -L /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true',
+          'run() { chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }',
+          'run apt-get -q -o Dpkg::Use-Pty=0 update',
+          'run apt-get -q -y -o Dpkg::Use-Pty=0 install --no-install-recommends "$@"',
+        ].join('\n');
+        const r2 = await runLogged(which('unshare')!, [...unshareArgs(), '/bin/sh', '-c', aptScript, 'fm-apt', root, debs, ...ROOT_PACKAGES.filter((p) => p !== 'netbase')], env, 1_800_000, onLine);
+        if (r2.code !== 0) fail(`apt-get install in the ${spec.suite} root (exit ${r2.code})`, r2.tail);
+        // slim: package caches and docs (the root is a test bed, not a system to upgrade)
+        for (const p of ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/info']) {
+          const full = path.join(root, p);
+          capture('find', [full, '-mindepth', '1', '-not', '-name', 'lock', '-not', '-name', 'partial', '-delete'], { env: cleanBaseEnv(), timeoutMs: 120_000 });
+        }
+        for (const f of ['var/cache/apt/pkgcache.bin', 'var/cache/apt/srcpkgcache.bin']) rmSync(path.join(root, f), { force: true });
+        recordRoot(rootHandle(opts.cacheDir, spec.suite, tmp), { mirror, debootstrap: ds.version });
+      });
+      rmSync(debs, { recursive: true, force: true });
+      try {
+        rmdirSync(path.dirname(debs)); // when no other suite's download is pending
+      } catch {
+        /* not empty */
+      }
+    }
+    const m = readMeta(dir)!;
+    log(`roots: ${spec.suite}: glibc ${m.libc.version}; ${m.runtimes.map((r) => `${r.runtime} ${r.version}`).join(', ')}${m.missing.length ? `; missing: ${m.missing.map((x) => x.runtime).join(', ')}` : ''}`);
+  }
+  if (!tarballOf(opts.cacheDir, spec.suite)) {
+    const ext = which('zstd') ? 'tar.zst' : 'tar.gz';
+    const file = path.join(rootsDir(opts.cacheDir), `${spec.suite}.${ext}`);
+    const tmp = `${file}.tmp-${process.pid}`;
+    log(`roots: ${spec.suite}: writing ${file}`);
+    // /dev is left out (device nodes need root to unpack; every run binds the host's /dev anyway)
+    const r = capture('tar', ['--numeric-owner', '--exclude=./root/dev/*', ...compressor(file), '-cf', tmp, '-C', dir, './root', './forkmatrix.json'], { env: cleanBaseEnv(), timeoutMs: 900_000 });
+    if (r.code !== 0) {
+      rmSync(tmp, { force: true });
+      throw new Error(`tar -c ${file} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    }
+    renameSync(tmp, file);
+    log(`roots: ${spec.suite}: ${file} (${Math.round(statSync(file).size / 1e6)} MB)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Environments
+
+export function rootEnvironment(h: RootHandle, meta: RootMeta, unshare: string): Environment {
+  const cc = ensureCcWrapper(h, unshare);
+  const runtimes = meta.runtimes
+    .filter((r) => existsSync(h.root + r.executable))
+    .map((r) => (r.runtime === 'libc' ? { ...r, executable: cc } : { ...r }));
+  const missing = [
+    ...meta.missing,
+    ...meta.runtimes.filter((r) => !existsSync(h.root + r.executable)).map((r) => ({ runtime: r.runtime, reason: `${r.executable} is gone from ${h.root} (re-provision root-${h.suite})` })),
+  ];
+  const env: Environment = {
+    id: rootId(h.suite, meta.libc.version),
+    adapter: 'debian-root',
+    expect: { libc: 'glibc', version: meta.libc.version },
+    env: {},
+    runtimes,
+    missing,
+    root: h.root,
+    launch: (argv, e) => enterCommand(h, argv, { ...e, ...env.env }, unshare),
+    probe: async () => probeRoot(h),
+  };
+  return env;
+}
+
+function summary(meta: RootMeta): string {
+  return `runtimes: ${meta.runtimes.map((r) => `${r.runtime} ${r.version}`).join(', ') || 'none'}${meta.missing.length ? '; missing: ' + meta.missing.map((m) => `${m.runtime} (${m.reason})`).join('; ') : ''}`;
+}
+
+export const debianRootAdapter: Adapter = {
+  name: 'debian-root',
+
+  async provision(what, opts, log) {
+    const wanted = ROOT_SPECS.filter((s) => what.includes('roots') || what.includes(`root-${s.suite}`));
+    if (!wanted.length) return;
+    if (process.arch !== 'x64') throw new Error(`roots: x86_64 only (amd64 roots); this machine is ${process.arch}`);
+    for (const s of wanted) await provisionRoot(s, opts, log);
+  },
+
+  async environments(opts) {
+    const unshare = which('unshare');
+    if (!unshare || !which('chroot')) return [];
+    const out: Environment[] = [];
+    for (const s of ROOT_SPECS) {
+      const c = cachedRoot(opts.cacheDir, s.suite);
+      if (c) out.push(rootEnvironment(c.h, c.meta, unshare));
+    }
+    return out;
+  },
+
+  async status(opts) {
+    const out: AdapterStatus[] = [];
+    const lacks = ['unshare', 'chroot', 'tar'].filter((t) => !which(t));
+    for (const s of ROOT_SPECS) {
+      const c = cachedRoot(opts.cacheDir, s.suite);
+      const label = rootId(s.suite, c?.meta.libc.version ?? s.glibc);
+      if (c) {
+        out.push({ id: label, state: lacks.length ? 'impossible' : 'available', detail: lacks.length ? `no ${lacks.join(', ')} to enter the root` : `Debian ${s.suite} root in ${c.h.root}; ${summary(c.meta)}` });
+        continue;
+      }
+      const cmd = `npx forkmatrix provision root-${s.suite}`;
+      const tarball = tarballOf(opts.cacheDir, s.suite);
+      if (process.arch !== 'x64') out.push({ id: label, state: 'impossible', detail: `amd64 roots only; this machine is ${process.arch}` });
+      else if (lacks.length) out.push({ id: label, state: 'impossible', detail: `no ${lacks.join(', ')} (util-linux, coreutils, tar)` });
+      else if (tarball) out.push({ id: label, state: 'provisionable', detail: `${cmd} (unpacks ${tarball}, no root needed)` });
+      else if (process.getuid?.() !== 0)
+        out.push({ id: label, state: 'impossible', detail: `debootstrap needs root: as root, ${cmd} (or put a ${s.suite}.tar.zst from another machine's cache in ${rootsDir(opts.cacheDir)})` });
+      else out.push({ id: label, state: 'provisionable', detail: `${cmd} (or 'roots' for both): debootstrap minbase of Debian ${s.suite} (glibc ${s.glibc}; ${s.ships}), a few minutes (11 min measured on a loaded 2-core machine), ~400 MB` });
+    }
+    return out;
+  },
+};
