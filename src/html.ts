@@ -88,7 +88,7 @@ table.m{border-collapse:collapse;margin-bottom:2em}
 .m th,.m td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
 .m thead th{position:sticky;top:0;background:#f4f4f4;font-size:12px}
 tr.fam th{background:#eef;font-weight:600}
-td.pass{background:#d9f2d9} td.fail-guaranteed{background:#e53935;color:#fff} td.fail-libc{background:#fb8c00;color:#111}
+td.pass,.legend .pass{background:#d9f2d9} td summary{white-space:nowrap} th.name summary{white-space:nowrap} td.fail-guaranteed{background:#e53935;color:#fff} td.fail-libc{background:#fb8c00;color:#111}
 td.fail-none{background:#cfd8e3} td.known{background:#fff3b0} td.skip{background:#f2f2f2;color:#666} td.error{background:#d1b3ff}
 td details[open]{background:#fff;color:#111;position:relative;z-index:2;min-width:32em;box-shadow:0 2px 8px #0004;padding:4px}
 pre{white-space:pre-wrap;max-height:24em;overflow:auto;background:#f7f7f7;padding:4px;margin:2px 0;font-size:12px}
