@@ -84,11 +84,11 @@ if (!v['skip-quick']) {
   say(`2. npx forkmatrix run --budget quick --env ${env.id} (every suite)`);
   const c0 = cpuTimes();
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [path.join(REPO, 'bin/forkmatrix.mjs'), 'run', '--budget', 'quick', '--env', env.id, '--out', path.join(tmp, 'quick'), '--no-color'], { encoding: 'utf8', cwd: REPO });
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin/forkmatrix.mjs'), 'run', '--budget', 'quick', '--env', env.id, '--out', path.join(tmp, 'quick'), '--no-color'], { encoding: 'utf8', cwd: REPO, maxBuffer: 64 << 20 });
   const wall = (performance.now() - t0) / 1000;
   const c1 = cpuTimes();
   const util = (c1.busy - c0.busy) / (c1.total - c0.total);
-  const last = r.stdout.trim().split('\n').pop() ?? '';
+  const last = r.status === 0 ? (r.stdout.trim().split('\n').pop() ?? '') : `the run failed (exit ${r.status}): ${(r.stderr || String(r.error ?? '')).trim().split('\n').slice(-3).join(' ')}`;
   say(`   wall time ${wall.toFixed(0)} s (target < 180 s): ${last.replace(/ Results:.*/, '')}`);
   say(`   CPU busy ${(util * 100).toFixed(0)}% of ${os.cpus().length} cores over the run`);
 }

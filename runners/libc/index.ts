@@ -55,7 +55,8 @@ export const libcRunner: Runner = {
       if (r.code !== 0) {
         rmSync(tmp, { recursive: true, force: true });
         const msg = (r.stderr || r.error || '').split('\n').filter((l) => /error|undefined reference/.test(l)).slice(0, 5).join('\n');
-        return { error: `does not compile with ${path.basename(cc)} ${ctx.runtime.version}:\n${msg || r.stderr.slice(0, 1500)}` };
+        const why = msg || r.stderr.slice(0, 1500) || r.error || (r.signal ? `the compiler was killed by ${r.signal}` : `exit ${r.code}`);
+        return { error: `does not compile with ${path.basename(cc)} ${ctx.runtime.version}:\n${why}` };
       }
       mkdirSync(path.dirname(dir), { recursive: true });
       try {
