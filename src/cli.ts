@@ -75,6 +75,7 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
   host        Debian's ruby, python3, gdb, gcc and nodejs where missing (apt-get; needs root)
   musl        musl 1.2.2, 1.2.3 and 1.2.5 from Debian bullseye, bookworm and trixie, and a musl C toolchain
   glibc       glibc 2.41 (trixie) and the newest (sid), with copies of the host's runtimes that run on them
+              (and the allocators below)
   allocators  jemalloc, tcmalloc and mimalloc from Debian, preloaded into every glibc environment
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
@@ -283,10 +284,12 @@ async function cmdProvision(argv: string[]): Promise<number> {
   const unknown = positionals.filter((p) => !known.includes(p));
   if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${known.join(', ')}`);
   const aopts = adapterOptions(v);
+  // the allocators are small and go on every glibc environment: 'glibc' brings them along
+  const what = positionals.includes('glibc') && !positionals.includes('allocators') ? [...positionals, 'allocators'] : positionals;
   for (const a of adapters) {
     if (!a.provision) continue;
     try {
-      await a.provision(positionals, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
+      await a.provision(what, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
