@@ -77,6 +77,8 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
   glibc       glibc 2.41 (trixie) and the newest (sid), with copies of the host's runtimes that run on them
               (and the allocators below)
   allocators  jemalloc, tcmalloc and mimalloc from Debian, preloaded into every glibc environment
+  musl-python CPython 3.11 built from Debian's sources against musl (minutes of compiling; runs under every musl)
+  musl-ruby   Ruby 3.1 likewise
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
 

@@ -9,6 +9,7 @@ import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
 import { glibcAdapter } from '../adapters/glibc.ts';
 import { preloadAdapter } from '../adapters/preload.ts';
 import { debianRootAdapter, ROOT_PROVISION_NAMES } from '../adapters/debian-root.ts';
+import { muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES } from '../adapters/musl-runtimes.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners: Record<RuntimeName, Runner> = {
@@ -18,7 +19,7 @@ export const runners: Record<RuntimeName, Runner> = {
   node: nodeRunner,
 };
 
-export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter, debianRootAdapter];
+export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter, muslRuntimesAdapter, debianRootAdapter];
 
 /** What `forkmatrix provision` accepts (each adapter provisions the names it knows). */
-export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES, ...ROOT_PROVISION_NAMES];
+export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES, ...ROOT_PROVISION_NAMES, ...MUSL_RUNTIME_PROVISION_NAMES];
