@@ -14,6 +14,7 @@
 // GLIBC_x.y symbol version need is refused with that reason (why bullseye's 2.31 cannot run this host's binaries).
 // Nothing is taken from a label: probe() reads a real process's /proc/self/maps and runs the libc for its banner.
 
+import { compareVersions } from '../src/util.ts';
 import { createHash } from 'node:crypto';
 import {
   chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync,
@@ -132,16 +133,7 @@ export function readElf(file: string): ElfInfo {
   }
 }
 
-/** Compare dotted versions numerically: -1, 0, 1. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
-  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
+export { compareVersions };
 
 export interface GlibcNeed {
   /** newest GLIBC_x.y asked for, as "2.34" (null: none) */

@@ -34,10 +34,11 @@
 
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync,
+  chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { isDir, isFile, readJson } from '../src/util.ts';
 import { capture, cleanBaseEnv, runGrouped } from '../src/proc.ts';
 import { libcFromMaps, proveLibcFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, HarnessResult, LibcProof } from '../src/types.ts';
@@ -94,30 +95,6 @@ export const buildInfoFile = (cacheDir: string, rt: MuslRuntime) => path.join(ru
 
 // ------------------------------------------------------------------------------------------------------------------
 // small helpers
-
-function readJson<T>(file: string): T | null {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 function tail(s: string, n = 15): string {
   return s.trim().split('\n').slice(-n).join('\n');

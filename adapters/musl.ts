@@ -23,6 +23,7 @@ import {
   symlinkSync, writeFileSync, chmodSync,
 } from 'node:fs';
 import path from 'node:path';
+import { compareVersions, isDir, isFile, readJson } from '../src/util.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile } from '../src/probe.ts';
 import type {
@@ -75,36 +76,6 @@ export const muslDir = (cacheDir: string) => path.join(cacheDir, 'musl');
 // ------------------------------------------------------------------------------------------------------------------
 // small helpers
 
-function cmpVersion(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
-}
-
-function readJson<T>(file: string): T | null {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 function lastLines(s: string, n = 3): string {
   return s.trim().split('\n').slice(-n).join(' ').slice(0, 600);
@@ -327,7 +298,7 @@ export function installedVersions(cacheDir: string): MuslInstall[] {
     if (!info || info.version !== v || !isFile(loader) || !isFile(cc)) continue;
     out.push({ version: v, loader, cc, work: dir, info, prefix: null });
   }
-  return out.sort((a, b) => cmpVersion(a.version, b.version));
+  return out.sort((a, b) => compareVersions(a.version, b.version));
 }
 
 function suiteMarker(cacheDir: string, suite: string): string {

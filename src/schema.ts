@@ -3,6 +3,7 @@
 
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import path from 'node:path';
+import { compareVersions } from './util.ts';
 import { LEVELS, RUNTIMES, FAIL_KINDS, type CaseDef, type Known, type RuntimeName } from './types.ts';
 
 export interface Problem {
@@ -322,13 +323,4 @@ export function knownApplies(k: Known, libc: { name: string; version: string }):
   });
 }
 
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.\-+]/).map((x) => parseInt(x, 10));
-  const pb = b.split(/[.\-+]/).map((x) => parseInt(x, 10));
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? 0, y = pb[i] ?? 0;
-    if (Number.isNaN(x) || Number.isNaN(y)) continue;
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-}
+export { compareVersions } from './util.ts';
