@@ -4,7 +4,8 @@
 
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { runGrouped, cleanBaseEnv } from './proc.ts';
+import { capture, runGrouped, cleanBaseEnv } from './proc.ts';
+import { isFile } from './util.ts';
 import { knownApplies } from './schema.ts';
 import { ruleOfThree, wilson } from './stats.ts';
 import { proveLibcFile, sameFile } from './probe.ts';
@@ -105,6 +106,7 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
   if (!res.forks) return finish({ ...common, verdict: 'error', reason: `no fork ran: ${logTail()}` });
 
   const failures = res.hang + res.crash + res.wrong;
+  for (const f of res.first_failures ?? []) if (f.kind === 'crash') symbolizeFault(f, env.root ?? '');
   const first: FailureRecord | null = res.first_failures?.[0] ?? null;
   const kind = failures ? (first?.kind ?? (res.hang ? 'hang' : res.crash ? 'crash' : 'wrong')) : null;
   let known: Known | null = null;
@@ -118,4 +120,24 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
     elapsed_ms: res.elapsed_ms, child_ms: res.child_ms ?? null, first_failure: first, failures_seen: res.first_failures ?? [],
     ...(o.envCheck ? { clean_env: res.environ ?? clean } : {}),
   });
+}
+
+const FAULT_RE = /forkmatrix: (SIG\w+) at address (0x[0-9a-f]+), pc (0x[0-9a-f]+) in (\S+)\+(0x[0-9a-f]+)/;
+
+/**
+ * A C harness's fault line ("forkmatrix: SIGSEGV at address 0x0, pc 0x7f.. in /lib/libc.so.6+0x9a1b3", written by
+ * the child's fault handler) into diag.fault: the file+offset and, where the file has debug info (a case binary,
+ * whose #line directives point into the YAML), the function and source line from addr2line.
+ */
+export function symbolizeFault(f: FailureRecord, root = ''): void {
+  const m = FAULT_RE.exec(f.message);
+  if (!m) return;
+  const [, sig, addr, pc, file, off] = m;
+  let where = `${path.basename(file)}+${off}`;
+  if (file.startsWith('/') && isFile(root + file)) {
+    const r = capture('addr2line', ['-f', '-C', '-e', root + file, off], { env: cleanBaseEnv(), timeoutMs: 20_000 });
+    const [fn, loc] = r.code === 0 ? r.stdout.trim().split('\n') : [];
+    if (fn && fn !== '??') where += ` (${fn}${loc && !loc.startsWith('??') ? ` at ${loc}` : ''})`;
+  }
+  f.diag = { ...(f.diag ?? {}), fault: `${sig} at address ${addr}, pc ${pc} in ${where}` };
 }

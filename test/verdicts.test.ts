@@ -1,4 +1,5 @@
 // Real forks with tiny budgets: each fixture case must become exactly its verdict, and nothing may survive.
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { processesMentioning, runFixture } from './helpers.ts';
 
@@ -19,6 +20,16 @@ for (const runtime of ['libc', 'python'] as const) {
     const crash = r.byId('crashes');
     t.match(crash, { verdict: 'fail', kind: 'crash' });
     t.match(crash.first_failure, { signame: runtime === 'libc' ? 'SIGSEGV' : 'SIGABRT' });
+
+    if (runtime === 'libc') {
+      // the fault handler names the address, and addr2line the snippet line through the #line directives
+      const fault = r.byId('faults');
+      t.match(fault, { verdict: 'fail', kind: 'crash', counts: { crash: 2 } });
+      t.match(fault.first_failure, { signame: 'SIGSEGV' });
+      const line = 1 + readFileSync('test/fixtures/verdicts/libc/verdicts.yaml', 'utf8').split('\n').indexOf('      *p = 1;');
+      t.match(fault.first_failure?.diag?.fault, new RegExp(`^SIGSEGV at address 0x0, pc 0x[0-9a-f]+ in case\\.bin\\+0x[0-9a-f]+ \\(fm_child at \\S*test/fixtures/verdicts/libc/verdicts\\.yaml:${line}`));
+      t.notOk(crash.first_failure?.diag?.fault, 'raise(SIGSEGV) is a sent signal, not a fault: no address to name');
+    }
 
     const wrong = r.byId('wrong');
     t.match(wrong, { verdict: 'fail', kind: 'wrong' });

@@ -403,7 +403,7 @@ typedef struct {
     char *message;
     int signal, status; /* -1 = null */
     int has_diag;
-    char *wchan, *syscall_, *stack, *gdb;
+    char *wchan, *syscall_, *stack, *gdb, *children;
 } failure_t;
 
 static struct {
@@ -474,6 +474,8 @@ static void write_result(const char *skipped, const char *error) {
             sb_jstr(&b, f->stack);
             sb_puts(&b, ",\"gdb\":");
             sb_jstr(&b, f->gdb);
+            sb_puts(&b, ",\"children\":");
+            sb_jstr(&b, f->children);
             sb_puts(&b, "}");
         }
         sb_puts(&b, "}");
@@ -691,6 +693,30 @@ static char *proc_read(pid_t pid, const char *what) {
     return s;
 }
 
+/* What a hung child is waiting for may be its own child (a popen, a spawn): one line per descendant it started
+ * ("pid state comm wchan", e.g. "4242 Z true 0": exited, never reaped), NULL when it has none. */
+static char *children_of(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    char *list = read_text_file(path, 4096);
+    if (!list) return NULL;
+    sb_t b = {0};
+    for (char *tok = strtok(list, " \n"); tok; tok = strtok(NULL, " \n")) {
+        pid_t c = (pid_t)atoi(tok);
+        char *stat = proc_read(c, "stat"), *wchan = proc_read(c, "wchan");
+        /* stat: pid (comm) state ...; comm may hold spaces and parentheses: the last ')' ends it */
+        char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+        if (open && close && close > open && close[1] == ' ') {
+            *close = 0;
+            sb_printf(&b, "%s%d %c %s %s", b.n ? "\n" : "", (int)c, close[2], open + 1, wchan);
+        } else sb_printf(&b, "%s%d %s", b.n ? "\n" : "", (int)c, stat);
+        free(stat);
+        free(wchan);
+    }
+    free(list);
+    return b.p;
+}
+
 static char *find_libc_path(void) {
     char *maps = read_text_file("/proc/self/maps", 1 << 22);
     if (!maps) return NULL;
@@ -838,6 +864,7 @@ static void record(const char *kind, long iteration, double elapsed, char *messa
             f->wchan = proc_read(hung_pid, "wchan");
             f->syscall_ = proc_read(hung_pid, "syscall");
             f->stack = proc_read(hung_pid, "stack");
+            f->children = children_of(hung_pid);
             f->gdb = cfg.gdb ? run_gdb(hung_pid) : NULL;
         }
     }
@@ -914,6 +941,121 @@ static int kill_and_reap(pid_t pid) {
  * forking thread and its children (nice 0) would otherwise wait whole time slices for a CPU (measured on 2 cores,
  * 4 spinning threads: 28 ms per fork at nice 0, 3.5-7 ms at nice 10). The loops still run whenever the forking
  * thread sleeps or waits, so forks still land at random points inside them. */
+/* ------------------------------------------------------------------------------------------------ */
+/* Where a crash happened. Installed once in the parent (so forks pay nothing), inherited by every child: on
+ * SIGSEGV/SIGBUS/SIGILL/SIGFPE, one line on fd 2 (the child's output pipe) naming the fault address, the pc and
+ * the mapping it is in as file+offset, read from /proc/self/maps with raw syscalls only (no dladdr: its lock is
+ * one of those a fork can leave held). The driver turns file+offset into a function and line (addr2line).
+ * SA_RESETHAND, then returning re-executes the faulting instruction under the default action, so the verdict
+ * (killed by the signal) is unchanged. A signal sent with kill() or raise() is re-raised without a line. */
+#include <ucontext.h>
+
+static void fh_hex(char **p, uintptr_t v) {
+    char t[2 * sizeof v];
+    int n = 0;
+    do t[n++] = "0123456789abcdef"[v & 15]; while ((v >>= 4) && n < (int)sizeof t);
+    *(*p)++ = '0', *(*p)++ = 'x';
+    while (n) *(*p)++ = t[--n];
+}
+static void fh_str(char **p, const char *s, const char *end) {
+    while (*s && *p < end) *(*p)++ = *s++;
+}
+static uintptr_t fh_parse_hex(const char **s) {
+    uintptr_t v = 0;
+    for (;; (*s)++) {
+        int c = **s, d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return v;
+        v = v * 16 + (uintptr_t)d;
+    }
+}
+/* The maps line containing pc: writes "path+0xoffset" into out (or nothing). */
+static void fh_locate(uintptr_t pc, char **p, const char *end) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    static char buf[8192];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0) break;
+        have += (size_t)n;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = 0;
+            const char *q = line;
+            uintptr_t lo = fh_parse_hex(&q);
+            q++;
+            uintptr_t hi = fh_parse_hex(&q);
+            if (pc >= lo && pc < hi) {
+                while (*q == ' ') q++;
+                while (*q && *q != ' ') q++; /* perms */
+                while (*q == ' ') q++;
+                uintptr_t off = fh_parse_hex(&q);
+                for (int f = 0; f < 2; f++) { /* dev, inode */
+                    while (*q == ' ') q++;
+                    while (*q && *q != ' ') q++;
+                }
+                while (*q == ' ') q++;
+                fh_str(p, *q ? q : "[anonymous]", end);
+                fh_str(p, "+", end);
+                if (*p + 20 < end) fh_hex(p, pc - lo + off);
+                close(fd);
+                return;
+            }
+            line = nl + 1;
+        }
+        have = (size_t)(buf + have - line);
+        memmove(buf, line, have);
+        if (have >= sizeof buf - 1) have = 0; /* a line longer than the buffer: drop it */
+    }
+    close(fd);
+}
+static void fault_handler(int sig, siginfo_t *si, void *uc_) {
+    if (si->si_code <= 0) { /* sent (kill, raise), not a fault: no address to name; the default action now */
+        raise(sig);
+        return;
+    }
+    int e = errno;
+    uintptr_t pc = 0;
+    ucontext_t *uc = uc_;
+#if defined(__x86_64__)
+    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    pc = (uintptr_t)uc->uc_mcontext.pc;
+#elif defined(__i386__)
+    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_EIP];
+#else
+    (void)uc;
+#endif
+    static char line[1024];
+    char *p = line, *end = line + sizeof line - 2;
+    fh_str(&p, "\nforkmatrix: ", end);
+    fh_str(&p, sigabbrev(sig), end);
+    fh_str(&p, " at address ", end);
+    fh_hex(&p, (uintptr_t)si->si_addr);
+    if (pc) {
+        fh_str(&p, ", pc ", end);
+        fh_hex(&p, pc);
+        fh_str(&p, " in ", end);
+        char *before = p;
+        fh_locate(pc, &p, end);
+        if (p == before) fh_str(&p, "an unmapped page", end);
+    }
+    *p++ = '\n';
+    ssize_t w = write(2, line, (size_t)(p - line));
+    (void)w;
+    errno = e;
+}
+static void install_fault_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, NULL);
+}
+
 static const int loop_nice = 10;
 static void *loop_thread(void *arg) {
     fm_thread_index = (int)(intptr_t)arg;
@@ -1130,6 +1272,7 @@ int main(int argc, char **argv) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     main_thread = pthread_self();
+    install_fault_handlers();
     fm_setup();
 
     for (int i = 0; i < cfg.threads; i++) {
