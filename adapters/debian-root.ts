@@ -43,7 +43,7 @@ import { which } from './host.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { parseBanner } from '../src/probe.ts';
 import type {
-  Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, RuntimeName,
+  Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime,
 } from '../src/types.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -259,7 +259,7 @@ export function probeRoot(h: RootHandle): LibcProof {
   return { name, version, path: file, banner: banner.split('\n').slice(0, 2).join(' ') };
 }
 
-const QUERIES: Record<RuntimeName, { exe: string; args: string[] }> = {
+const QUERIES: Record<FoundRuntime, { exe: string; args: string[] }> = {
   libc: { exe: '/usr/bin/gcc', args: ['-dumpfullversion'] },
   python: { exe: '/usr/bin/python3', args: ['-c', 'import sys,platform,os;print(platform.python_version());print(os.path.realpath(sys.executable))'] },
   ruby: { exe: '/usr/bin/ruby', args: ['-e', 'require "rbconfig"; puts RUBY_VERSION; puts File.realpath(RbConfig.ruby)'] },
@@ -270,7 +270,7 @@ const QUERIES: Record<RuntimeName, { exe: string; args: string[] }> = {
 export function identifyRootRuntimes(h: RootHandle, suite: string): { runtimes: RuntimeInstance[]; missing: MissingRuntime[] } {
   const runtimes: RuntimeInstance[] = [];
   const missing: MissingRuntime[] = [];
-  for (const rt of Object.keys(QUERIES) as RuntimeName[]) {
+  for (const rt of Object.keys(QUERIES) as FoundRuntime[]) {
     const q = QUERIES[rt];
     const pkg = { libc: 'gcc', python: 'python3', ruby: 'ruby', node: 'nodejs' }[rt];
     if (!existsSync(h.root + q.exe)) {

@@ -25,7 +25,7 @@ import { buildAtomically, debVersion, PrivateApt, unpackDeb } from './apt.ts';
 import { hostRuntimes, probeHost, which } from './host.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile, sameFile } from '../src/probe.ts';
-import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, RuntimeName } from '../src/types.ts';
+import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime } from '../src/types.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // ELF: what a binary asks of the dynamic loader (read straight from the file, no binutils needed)
@@ -564,7 +564,7 @@ function ensureRubyLib(tree: GlibcTree): string {
   return dir;
 }
 
-const VERIFY: Record<Exclude<RuntimeName, 'libc'>, string[]> = {
+const VERIFY: Record<Exclude<FoundRuntime, 'libc'>, string[]> = {
   python: ['-c', 'import sys, os, socket, ssl, ctypes, subprocess, math\nprint(sys.executable)\nprint(open("/proc/self/maps").read())'],
   ruby: ['-e', 'require "rbconfig"; require "socket"; require "etc"; puts RbConfig.ruby; puts File.read("/proc/self/maps")'],
   node: ['-e', 'require("crypto"); require("zlib"); console.log(process.execPath); console.log(require("fs").readFileSync("/proc/self/maps", "utf8"))'],
@@ -670,7 +670,7 @@ async function makeCopyNow(tree: GlibcTree, rt: RuntimeInstance, patchelf: strin
       // the check: the copy runs, maps this tree's libc and no other glibc piece, and names itself
       const env: Record<string, string> = { ...cleanBaseEnv({ HOME: tmp }), ...tree.env };
       if (rt.runtime === 'ruby') env.RUBYLIB = ensureRubyLib(tree);
-      const check = capture(exe, VERIFY[rt.runtime as Exclude<RuntimeName, 'libc'>], { env, timeoutMs: 60_000 });
+      const check = capture(exe, VERIFY[rt.runtime as Exclude<FoundRuntime, 'libc'>], { env, timeoutMs: 60_000 });
       if (check.code !== 0) throw new CopyRefused(`the ${rt.runtime} copy does not run on ${tree.id}: ${(check.stderr || check.error || '').trim().split('\n').slice(-3).join(' ')}`);
       const [self, ...rest] = check.stdout.split('\n');
       const maps = rest.join('\n');

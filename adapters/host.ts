@@ -5,7 +5,7 @@ import { accessSync, constants, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, proveLibcFile } from '../src/probe.ts';
-import type { Adapter, AdapterOptions, Environment, LibcProof, MissingRuntime, RuntimeInstance, RuntimeName } from '../src/types.ts';
+import type { Adapter, AdapterOptions, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime } from '../src/types.ts';
 
 const HOST_PATH = cleanBaseEnv().PATH;
 
@@ -25,9 +25,9 @@ export function which(name: string): string | null {
 }
 
 /** Ask an interpreter for its version and its real executable (pyenv shims resolve to the real binary). */
-export function identifyRuntime(runtime: RuntimeName, exe: string): RuntimeInstance | { reason: string } {
+export function identifyRuntime(runtime: FoundRuntime, exe: string): RuntimeInstance | { reason: string } {
   const env = { ...cleanBaseEnv(), ...(exe.includes('/.pyenv/shims/') ? { PYENV_ROOT: process.env.PYENV_ROOT ?? path.resolve(exe, '../..') } : {}) };
-  const q: Record<RuntimeName, string[]> = {
+  const q: Record<FoundRuntime, string[]> = {
     libc: ['-dumpfullversion'],
     python: ['-c', 'import sys,platform;print(platform.python_version());print(sys.executable)'],
     ruby: ['-e', 'require "rbconfig"; puts RUBY_VERSION; puts RbConfig.ruby'],
@@ -49,14 +49,14 @@ export function identifyRuntime(runtime: RuntimeName, exe: string): RuntimeInsta
   return { runtime, version: version.trim(), executable };
 }
 
-const DEFAULT_NAMES: Record<RuntimeName, string[]> = {
+const DEFAULT_NAMES: Record<FoundRuntime, string[]> = {
   libc: ['cc', 'gcc', 'clang'],
   python: ['python3'],
   ruby: ['ruby'],
   node: ['node'],
 };
 
-const INSTALL_HINT: Record<RuntimeName, string> = {
+const INSTALL_HINT: Record<FoundRuntime, string> = {
   libc: 'apt-get install gcc',
   python: 'apt-get install python3',
   ruby: 'apt-get install ruby',
@@ -67,7 +67,7 @@ const INSTALL_HINT: Record<RuntimeName, string> = {
 export function hostRuntimes(extra: AdapterOptions['extraRuntimes']): { runtimes: RuntimeInstance[]; missing: MissingRuntime[] } {
   const runtimes: RuntimeInstance[] = [];
   const missing: MissingRuntime[] = [];
-  for (const rt of Object.keys(DEFAULT_NAMES) as RuntimeName[]) {
+  for (const rt of Object.keys(DEFAULT_NAMES) as FoundRuntime[]) {
     const exe = DEFAULT_NAMES[rt].map(which).find(Boolean);
     if (!exe) {
       missing.push({ runtime: rt, reason: `no ${DEFAULT_NAMES[rt].join('/')} on PATH (${INSTALL_HINT[rt]}, or --runtime ${rt}=/path)` });

@@ -18,7 +18,7 @@ import { loadSuite, selectCases } from '../src/cases.ts';
 import { cacheDir } from '../src/cli.ts';
 import { run } from '../src/run.ts';
 import { hostEnvironment } from '../adapters/host.ts';
-import type { CellResult, RuntimeName } from '../src/types.ts';
+import type { CellResult, FoundRuntime, RuntimeName } from '../src/types.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: v } = parseArgs({ options: { 'skip-quick': { type: 'boolean' }, reps: { type: 'string' }, forks: { type: 'string' } } });
@@ -30,7 +30,7 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'fm-bench-'));
 const say = (s: string) => process.stdout.write(s + '\n');
 
 // ---- 1. harness vs bare loop ---------------------------------------------------------------------------------
-const BARE: Record<RuntimeName, (exe: string) => { cmd: string; args: string[] } | null> = {
+const BARE: Record<FoundRuntime, (exe: string) => { cmd: string; args: string[] } | null> = {
   libc: (cc) => {
     const src = path.join(tmp, 'bare.c');
     writeFileSync(src, `#include <stdio.h>\n#include <stdlib.h>\n#include <time.h>\n#include <unistd.h>\n#include <sys/wait.h>\nint main(int c,char**v){int n=atoi(v[1]);struct timespec a,b;clock_gettime(CLOCK_MONOTONIC,&a);for(int i=0;i<n;i++){pid_t p=fork();if(!p)_exit(0);int s;waitpid(p,&s,0);}clock_gettime(CLOCK_MONOTONIC,&b);printf("%f\\n",(b.tv_sec-a.tv_sec)*1e3+(b.tv_nsec-a.tv_nsec)/1e6);return 0;}\n`);
@@ -58,7 +58,7 @@ say('1. harness vs a bare fork loop in the same runtime (forks/s; node: spawnSyn
 say('   runtime   harness   bare      ratio');
 const ratios: Record<string, number> = {};
 for (const rt of env.runtimes) {
-  const bare = BARE[rt.runtime](rt.executable);
+  const bare = BARE[rt.runtime as FoundRuntime](rt.executable);
   const h = await harnessRate(rt.runtime);
   let bareRate = NaN;
   if (bare) {

@@ -18,7 +18,7 @@ import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withE
 import { directive } from './tap.ts';
 import { stringify } from 'yaml';
 import { existsSync } from 'node:fs';
-import { RUNTIMES, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
+import { FOUND_RUNTIMES, RUNTIMES, type FoundRuntime, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -79,6 +79,7 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
   allocators  jemalloc, tcmalloc and mimalloc from Debian, preloaded into every glibc environment
   musl-python CPython 3.11 built from Debian's sources against musl (minutes of compiling; runs under every musl)
   musl-ruby   Ruby 3.1 likewise
+  libuv       Debian's libuv1 source, for the libuv cases (each environment's compiler builds it, ~30 s, cached)
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
 
@@ -124,8 +125,8 @@ function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T,
 function adapterOptions(v: { runtime?: string[]; preload?: string[]; libc?: string[]; cache?: string }): AdapterOptions {
   const extraRuntimes = (v.runtime ?? []).map((s) => {
     const m = /^([a-z]+)=(.+)$/.exec(s);
-    if (!m || !RUNTIMES.includes(m[1] as RuntimeName)) throw new UsageError(`--runtime ${s}: expected NAME=PATH with NAME one of ${RUNTIMES.join(', ')}, e.g. --runtime python=/usr/bin/python3.11`);
-    return { runtime: m[1] as RuntimeName, path: path.resolve(m[2]) };
+    if (!m || !FOUND_RUNTIMES.includes(m[1] as FoundRuntime)) throw new UsageError(`--runtime ${s}: expected NAME=PATH with NAME one of ${FOUND_RUNTIMES.join(', ')}, e.g. --runtime python=/usr/bin/python3.11`);
+    return { runtime: m[1] as FoundRuntime, path: path.resolve(m[2]) };
   });
   return { cacheDir: cacheDir(v.cache), extraRuntimes, preload: v.preload ?? [], libc: v.libc ?? [] };
 }

@@ -50,7 +50,7 @@ export interface Matrix {
   problems: string[];
 }
 
-const RT_ORDER: RuntimeName[] = ['libc', 'python', 'ruby', 'node'];
+const RT_ORDER: RuntimeName[] = ['libc', 'python', 'ruby', 'node', 'libuv'];
 
 export function columnId(c: Pick<CellResult, 'env' | 'runtime' | 'runtime_version'>): string {
   return c.runtime === 'libc' ? `${c.env} · ${c.runtime_version}` : `${c.env} · ${c.runtime} ${c.runtime_version}`;

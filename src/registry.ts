@@ -4,6 +4,7 @@ import { libcRunner } from '../runners/libc/index.ts';
 import { pythonRunner } from '../runners/python/index.ts';
 import { rubyRunner } from '../runners/ruby/index.ts';
 import { nodeRunner } from '../runners/node/index.ts';
+import { libuvRunner } from '../runners/libuv/index.ts';
 import { hostAdapter } from '../adapters/host.ts';
 import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
 import { glibcAdapter } from '../adapters/glibc.ts';
@@ -14,6 +15,7 @@ import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners: Record<RuntimeName, Runner> = {
   libc: libcRunner,
+  libuv: libuvRunner,
   python: pythonRunner,
   ruby: rubyRunner,
   node: nodeRunner,

@@ -54,15 +54,20 @@ export function streamName(env: Environment, rt: { runtime: string; version: str
   return `${env.id}__${rt.runtime}-${rt.version}`.replace(/[^A-Za-z0-9._+-]/g, '_');
 }
 
-/** The deterministic plan of cells; --shard i/n keeps every n-th cell of it. */
-export function planCells(cases: CaseDef[], envs: Environment[], shard?: { index: number; count: number } | null): PlannedCell[] {
+/**
+ * The deterministic plan of cells; --shard i/n keeps every n-th cell of it. A runtime built on another (libuv on
+ * the C compiler) gets an instance made from the environment's instance of that runtime, or its reason for missing.
+ */
+export function planCells(cases: CaseDef[], envs: Environment[], shard?: { index: number; count: number } | null, cacheDir = ''): PlannedCell[] {
   const plan: PlannedCell[] = [];
   for (const env of envs) {
     for (const runtime of [...new Set(cases.map((c) => c.runtime))]) {
-      const instances = env.runtimes.filter((r) => r.runtime === runtime);
+      const on = runners[runtime]?.builtOn;
+      const base = on?.runtime ?? runtime;
+      const instances = env.runtimes.filter((r) => r.runtime === base).map((r) => (on ? on.instance(r, cacheDir) : r));
       const rcases = cases.filter((c) => c.runtime === runtime);
       if (!instances.length) {
-        const why = env.missing.find((m) => m.runtime === runtime)?.reason ?? `no ${runtime} in ${env.id}`;
+        const why = env.missing.find((m) => m.runtime === base)?.reason ?? `no ${base === runtime ? runtime : `${base} (for ${runtime})`} in ${env.id}`;
         for (const c of rcases) plan.push({ c, env, rt: null, missing: why, stream: streamName(env, { runtime, version: 'missing' }) });
         continue;
       }
@@ -100,7 +105,7 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
         o.onProblem?.(`environment ${env.id}: ${(e as Error).message}; left out of this run`);
       }
     }
-    const plan = planCells(o.cases, envs, o.shard);
+    const plan = planCells(o.cases, envs, o.shard, o.cacheDir);
     const results: (CellResult | null)[] = new Array(plan.length).fill(null);
     let next = 0;
     let done = 0;
@@ -111,7 +116,7 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
         const p = plan[i];
         const budget = budgetFor(p.c, o.budget);
         const seed = o.seed ?? randomInt(1, 2 ** 31 - 1);
-        const replay = `npx forkmatrix run --case ${p.c.key} --env ${p.env.id} --budget ${budget.forks}${o.replayExtra ?? ''}${p.rt && p.c.runtime !== 'libc' ? ` --runtime ${p.c.runtime}=${p.rt.executable}` : ''}`;
+        const replay = `npx forkmatrix run --case ${p.c.key} --env ${p.env.id} --budget ${budget.forks}${o.replayExtra ?? ''}${p.rt && p.c.runtime !== 'libc' && !runners[p.c.runtime].builtOn ? ` --runtime ${p.c.runtime}=${p.rt.executable}` : ''}`;
         o.onCellStart?.({ n: i + 1, total, label: `${p.c.key} on ${p.env.id}` });
         let cell: CellResult;
         if (!p.rt) cell = skipCell(p, seed, replay, proofs.get(p.env.id) ?? null);

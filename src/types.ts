@@ -1,8 +1,16 @@
 // The words of forkmatrix (DESIGN.md section 1) as types. Runners and adapters import only this module
 // from the core.
 
-export const RUNTIMES = ['libc', 'python', 'ruby', 'node'] as const;
+/** The runtimes a case can name (the folders of suites/). */
+export const RUNTIMES = ['libc', 'libuv', 'python', 'ruby', 'node'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
+
+/**
+ * The runtimes an environment looks for itself: an interpreter, or the C compiler for libc. Every other case
+ * runtime runs on one of these (Runner.builtOn): libuv cases are C, built with the environment's compiler.
+ */
+export const FOUND_RUNTIMES = ['libc', 'python', 'ruby', 'node'] as const;
+export type FoundRuntime = (typeof FOUND_RUNTIMES)[number];
 
 export const LEVELS = ['guaranteed', 'libc', 'none'] as const;
 export type PromiseLevel = (typeof LEVELS)[number];
@@ -123,7 +131,7 @@ export interface Adapter {
 export interface AdapterOptions {
   cacheDir: string;
   /** --runtime name=/path additions */
-  extraRuntimes: { runtime: RuntimeName; path: string }[];
+  extraRuntimes: { runtime: FoundRuntime; path: string }[];
   /** --preload PATH.so */
   preload: string[];
   /** --libc PATH */
@@ -207,6 +215,11 @@ export interface Runner {
    * Returns a skip reason where the case cannot run there.
    */
   prepare(c: CaseDef, ctx: RunnerContext): Promise<PreparedCell | { skip: string } | { error: string }>;
+  /**
+   * For a runtime no environment looks for: the found runtime its cells run on, and the instance made from it
+   * (libuv: the environment's C compiler, versioned "1.44.2 (gcc 12.2.0)").
+   */
+  builtOn?: { runtime: FoundRuntime; instance(base: RuntimeInstance, cacheDir: string): RuntimeInstance };
 }
 
 /** A finished cell, as written to TAP and read back from it. */

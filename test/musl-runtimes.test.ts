@@ -198,3 +198,34 @@ t.test('libuv: without the provisioned source the runner skips with the command 
   const st = await muslRuntimesAdapter.status(opts());
   t.match(st.find((s) => s.id === 'libuv'), { state: 'available' });
 });
+
+t.test('libuv cases are planned on the environment\'s C compiler, and missing where it is', async (t) => {
+  const { planCells } = await import('../src/run.ts');
+  const suite = await loadSuite(REPO, path.join(REPO, 'suites'));
+  const cases = selectCases(suite.cases, ['libuv'], null);
+  t.ok(cases.length >= 4, 'the libuv suite is registered');
+  const cc = { runtime: 'libc' as const, version: 'gcc 12.2.0', executable: '/usr/bin/gcc', cflags: ['-DX'] };
+  const env = (runtimes: (typeof cc)[], missing: { runtime: 'libc'; reason: string }[] = []) =>
+    ({ id: 'e', adapter: 'x', expect: { libc: 'glibc' as const }, env: {}, runtimes, missing, launch: () => ({ command: '', args: [], env: {} }), probe: async () => ({ name: 'glibc' as const, version: '', path: '', banner: '' }) });
+  const [p] = planCells(cases, [env([cc])], null, tmp('fm-uv-plan-'));
+  t.match(p.rt, { runtime: 'libuv', version: 'not provisioned (gcc 12.2.0)', executable: '/usr/bin/gcc', cflags: ['-DX'] }, 'the compiler, named for libuv');
+  const [m] = planCells(cases, [env([], [{ runtime: 'libc', reason: 'no cc/gcc/clang on PATH' }])], null, CACHE);
+  t.match(m, { rt: null, missing: 'no cc/gcc/clang on PATH' }, 'no compiler: the libc reason carries over');
+});
+
+t.test('libuv: a real case built with the host compiler and Debian\'s libuv source', async (t) => {
+  if (!libuvSource(CACHE)) await muslRuntimesAdapter.provision!(['libuv'], opts(), (l) => t.comment(l));
+  const src = libuvSource(CACHE);
+  if (!src) return t.fail('provision libuv left no source');
+  const suite = await loadSuite(REPO, path.join(REPO, 'suites'));
+  const cases = selectCases(suite.cases, ['libuv/fork'], null).filter((c) => c.id === 'loop-fork-keeps-parent-loop-usable');
+  const { hostEnvironment } = await import('../adapters/host.ts');
+  const env = hostEnvironment(opts());
+  const out = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: tmp(), cases, environments: [env], budget: { kind: 'forks', forks: 30 }, jobs: 1, seed: 3, failFast: false });
+  const [c] = out.cells;
+  if (c.verdict === 'skip' && /cmake/.test(c.reason ?? '')) return t.comment(`skipped: ${c.reason}`);
+  t.match(c, { runtime: 'libuv', verdict: 'pass', forks: 30, runtime_version: new RegExp(`^${uvHeaderVersion(src.dir)!.replace(/\./g, '\\.')} \\(gcc `) }, c.reason ?? c.first_failure?.message ?? '');
+  t.match(c.libc, { name: 'glibc' }, 'the harness proved the libc it loaded');
+  t.notMatch(c.replay, /--runtime/, 'libuv is not an interpreter: replaying needs no --runtime');
+  t.same(processesMentioning(out.dir), []);
+});

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capture, cleanBaseEnv, runGrouped } from '../../src/proc.ts';
-import type { Runner, RunnerContext, RuntimeName } from '../../src/types.ts';
+import type { Runner, RunnerContext } from '../../src/types.ts';
 import { CFLAGS, composeC } from '../libc/index.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -123,9 +123,16 @@ async function buildLibuv(cacheDir: string, cmake: string, cc: string, flags: st
 }
 
 export const libuvRunner: Runner = {
-  // 'libuv' is a new runtime name: src/types.ts RUNTIMES needs it (the lead wires it)
-  runtime: 'libuv' as RuntimeName,
+  runtime: 'libuv',
   language: 'c',
+  builtOn: {
+    runtime: 'libc',
+    instance(cc, cacheDir) {
+      const src = libuvSource(cacheDir);
+      const uv = src ? (uvHeaderVersion(src.dir) ?? src.version) : 'not provisioned';
+      return { ...cc, runtime: 'libuv', version: `${uv} (${cc.version})` };
+    },
+  },
   async prepare(c, ctx) {
     const uv = await ensureLibuv(ctx);
     if ('skip' in uv || 'error' in uv) return uv;
