@@ -208,8 +208,8 @@ async function cmdRun(argv: string[]): Promise<number> {
     repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs,
     budget, jobs, seed, failFast: !!v['fail-fast'], shard, replayExtra: v.suites ? ` --suites ${v.suites}` : '', envCheck: !!v['env-check'], signal: ac.signal,
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
-    onCellDone: ({ done, total, cell }) => {
-      const line = `[${done}/${total} ${elapsed()}] ${cell.case} on ${columnId(cell)}: ${cellLabel(cell)}${cell.verdict === 'skip' || cell.verdict === 'error' ? ` (${(cell.reason ?? '').split('\n')[0].slice(0, 120)})` : ''}`;
+    onCellDone: ({ done, total, cell, slice }) => {
+      const line = `[${slice ? `slice ${slice}` : `${done}/${total}`} ${elapsed()}] ${cell.case} on ${columnId(cell)}: ${cellLabel(cell)}${cell.verdict === 'skip' || cell.verdict === 'error' ? ` (${(cell.reason ?? '').split('\n')[0].slice(0, 120)})` : ''}`;
       if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
       else process.stderr.write(line + '\n');
     },
@@ -342,7 +342,7 @@ async function cmdGate(argv: string[]): Promise<number> {
     repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs, budget, jobs,
     seed: v.seed != null ? Number(v.seed) : null, failFast: !!v['fail-fast'], replayExtra: v.suites ? ` --suites ${v.suites}` : '',
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
-    onCellDone: ({ done, total, cell }) => process.stderr.write(`[${done}/${total}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),
+    onCellDone: ({ done, total, cell, slice }) => process.stderr.write(`[${slice ? `slice ${slice}` : `${done}/${total}`}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),
   });
   if (v['update-baseline']) {
     writeBaseline(v.baseline!, baselineFrom(outcome.cells));

@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Bank, mergeRounds, mostUncertain, nextSlice } from './adaptive.ts';
 import { budgetFor, budgetLabel, type BudgetSpec } from './budget.ts';
 import { runCell } from './cell.ts';
 import { buildMatrix, toJSON, toMarkdown, type Matrix } from './matrix.ts';
@@ -31,7 +32,8 @@ export interface RunOptions {
   envCheck?: boolean;
   signal?: AbortSignal;
   onCellStart?: (p: { n: number; total: number; label: string }) => void;
-  onCellDone?: (p: { n: number; total: number; done: number; cell: CellResult }) => void;
+  /** a cell finished; `slice` > 1 when an adaptive budget gave it another slice (cell: all slices so far) */
+  onCellDone?: (p: { n: number; total: number; done: number; cell: CellResult; slice?: number }) => void;
   onProblem?: (line: string) => void;
 }
 
@@ -109,25 +111,68 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
     const results: (CellResult | null)[] = new Array(plan.length).fill(null);
     let next = 0;
     let done = 0;
+    let round = 0;
     const total = plan.length;
+    // --budget quick is adaptive (src/adaptive.ts): a cell stops at its first failure, and the time saved buys
+    // more slices for the cells that have not failed yet.
+    const adaptive = o.budget.kind === 'quick';
+    const bank = new Bank();
+    const inFlight = new Set<number>();
+    let running = 0;
+    let wake = () => {};
+    let changed = new Promise<void>((r) => (wake = r));
+    const runSlice = async (i: number, budget: ReturnType<typeof budgetFor>, seed: number): Promise<CellResult> => {
+      running++;
+      try {
+        return await runSlice1(i, budget, seed);
+      } finally {
+        running--;
+        wake();
+        changed = new Promise<void>((r) => (wake = r));
+      }
+    };
+    const runSlice1 = async (i: number, budget: ReturnType<typeof budgetFor>, seed: number): Promise<CellResult> => {
+      const p = plan[i];
+      const replay = `npx forkmatrix run --case ${p.c.key} --env ${p.env.id} --budget ${budget.forks}${o.replayExtra ?? ''}${p.rt && p.c.runtime !== 'libc' && !runners[p.c.runtime].builtOn ? ` --runtime ${p.c.runtime}=${p.rt.executable}` : ''}`;
+      if (!p.rt) return skipCell(p, seed, replay, proofs.get(p.env.id) ?? null);
+      return runCell(p.c, p.env, p.rt, runners[p.c.runtime], {
+        budget, seed, failFast: o.failFast || adaptive, gdb, cacheDir: o.cacheDir, repoDir: o.repoDir, workDir: work,
+        proof: proofs.get(p.env.id) ?? null, signal: o.signal, envCheck: o.envCheck, replay,
+      });
+    };
     const worker = async () => {
-      while (next < plan.length && !o.signal?.aborted) {
-        const i = next++;
-        const p = plan[i];
-        const budget = budgetFor(p.c, o.budget);
-        const seed = o.seed ?? randomInt(1, 2 ** 31 - 1);
-        const replay = `npx forkmatrix run --case ${p.c.key} --env ${p.env.id} --budget ${budget.forks}${o.replayExtra ?? ''}${p.rt && p.c.runtime !== 'libc' && !runners[p.c.runtime].builtOn ? ` --runtime ${p.c.runtime}=${p.rt.executable}` : ''}`;
-        o.onCellStart?.({ n: i + 1, total, label: `${p.c.key} on ${p.env.id}` });
-        let cell: CellResult;
-        if (!p.rt) cell = skipCell(p, seed, replay, proofs.get(p.env.id) ?? null);
-        else
-          cell = await runCell(p.c, p.env, p.rt, runners[p.c.runtime], {
-            budget, seed, failFast: o.failFast, gdb, cacheDir: o.cacheDir, repoDir: o.repoDir, workDir: work,
-            proof: proofs.get(p.env.id) ?? null, signal: o.signal, envCheck: o.envCheck, replay,
-          });
-        results[i] = cell;
-        done++;
-        o.onCellDone?.({ n: i + 1, total, done, cell });
+      while (!o.signal?.aborted) {
+        if (next < plan.length) {
+          const i = next++;
+          const p = plan[i];
+          const budget = budgetFor(p.c, o.budget);
+          o.onCellStart?.({ n: i + 1, total, label: `${p.c.key} on ${p.env.id}` });
+          const cell = await runSlice(i, budget, o.seed ?? randomInt(1, 2 ** 31 - 1));
+          if (adaptive && cell.verdict === 'fail') bank.deposit(budget.seconds, cell.elapsed_ms); // stopped at its first failure
+          results[i] = cell;
+          done++;
+          o.onCellDone?.({ n: i + 1, total, done, cell });
+          continue;
+        }
+        if (!adaptive) return;
+        // every first slice is taken: spend the bank on the most uncertain cell not being run right now
+        const open = results.flatMap((cell, i) => (cell && !inFlight.has(i) && nextSlice(plan[i].c, cell) ? [{ i, cell }] : []));
+        const pick = mostUncertain(open);
+        const want = pick && nextSlice(plan[pick.i].c, pick.cell)!;
+        const seconds = want ? bank.withdraw(want.seconds) : 0;
+        if (!pick || !want || !seconds) {
+          if (!running) return;
+          await changed; // a slice still running may fail early (more in the bank) or pass (one more candidate)
+          continue;
+        }
+        inFlight.add(pick.i);
+        const p = plan[pick.i];
+        const budget = { forks: want.forks, seconds, timeoutMs: p.c.timeoutMs };
+        const more = await runSlice(pick.i, budget, o.seed != null ? o.seed + ++round : randomInt(1, 2 ** 31 - 1));
+        if (more.verdict === 'fail') bank.deposit(seconds, more.elapsed_ms);
+        results[pick.i] = mergeRounds(results[pick.i]!, more);
+        inFlight.delete(pick.i);
+        o.onCellDone?.({ n: pick.i + 1, total, done, cell: results[pick.i]!, slice: results[pick.i]!.rounds?.length ?? 2 });
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.jobs, plan.length)) }, worker));

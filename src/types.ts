@@ -255,4 +255,6 @@ export interface CellResult {
   budget: { forks: number; seconds: number; timeout_ms: number };
   clean_env: Record<string, string>;
   replay: string;
+  /** the slices an adaptive quick budget gave the cell (src/adaptive.ts), when more than one */
+  rounds?: { seed: number; forks: number; failures: number; elapsed_ms: number }[];
 }
