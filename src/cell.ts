@@ -33,6 +33,13 @@ export function cellEnv(c: CaseDef, env: Environment, home: string): Record<stri
   return { ...cleanBaseEnv({ HOME: home, TMPDIR: home }), ...c.env, ...env.env };
 }
 
+/**
+ * The seeded random delay before each fork, 0..N us. It keeps forks from falling into step with the parent's loops
+ * and makes the seed mean something; bench/delay.ts found no detection difference between 0 and 200 us, while 200
+ * (a real sleep per fork) cost 20-25% of the forks, so the default is short enough to spin (harnesses spin <= 50 us).
+ */
+export const DEFAULT_MAX_DELAY_US = 20;
+
 export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance, runner: Runner, o: CellOptions): Promise<CellResult> {
   const base = {
     case: c.key, title: c.title, family: c.family, cite: c.cite, file: c.file, source: c.source, env: env.id, libc: o.proof, runtime: c.runtime, runtime_version: rt.version, runtime_executable: rt.executable,
@@ -66,7 +73,7 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
   const cfg: HarnessConfig = {
     case: c.id, file: c.file, lines: c.lines, threads: c.threads, prelude: c.prelude, setup: c.setup, loop: c.loop, child: c.child,
     exit: c.exit, expect_output: c.expectOutput, forks: o.budget.forks, seconds: o.budget.seconds, timeout_ms: o.budget.timeoutMs,
-    seed: o.seed, max_delay_us: o.maxDelayUs ?? 200, warmup_ms: 20, fail_fast: o.failFast, diag: { gdb: o.gdb, max: 1 },
+    seed: o.seed, max_delay_us: o.maxDelayUs ?? DEFAULT_MAX_DELAY_US, warmup_ms: 20, fail_fast: o.failFast, diag: { gdb: o.gdb, max: 1 },
     result: resultFile, env_check: !!o.envCheck, addon: null, ...prepared.config,
   };
   writeFileSync(cfgFile, JSON.stringify(cfg, null, 1));

@@ -57,6 +57,7 @@ Run 'forkmatrix <command> --help' for the options of a command.`,
   --jobs N           cells run in parallel (default: the number of cores, ${os.cpus().length} here)
   --seed S           seed of the fork-delay schedule (default: a random seed per cell, always recorded)
   --fail-fast        stop each cell at its first failure
+  --max-delay-us N   the parent sleeps a seeded random 0..N us before each fork (default 20; 0: none)
   --out DIR          results root (default: results/)
   --runtime R=PATH   add an interpreter, e.g. --runtime python=/usr/bin/python3.11 (repeatable)
   --shard I/N        run the I-th of N deterministic slices of the cells (for CI matrices)
@@ -165,7 +166,7 @@ const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).f
 async function cmdRun(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {
     suite: { type: 'string' }, case: { type: 'string' }, env: { type: 'string' }, budget: { type: 'string' },
-    jobs: { type: 'string' }, seed: { type: 'string' }, 'fail-fast': { type: 'boolean' }, out: { type: 'string' },
+    jobs: { type: 'string' }, seed: { type: 'string' }, 'fail-fast': { type: 'boolean' }, out: { type: 'string' }, 'max-delay-us': { type: 'string' },
     shard: { type: 'string' }, 'no-color': { type: 'boolean' }, 'env-check': { type: 'boolean' },
   }, 'run');
   if (v.help) return help('run');
@@ -181,6 +182,9 @@ async function cmdRun(argv: string[]): Promise<number> {
     if (!m || +m[1] < 1 || +m[1] > +m[2]) throw new UsageError(`--shard ${v.shard}: expected I/N with 1 <= I <= N, e.g. --shard 1/4`);
     shard = { index: +m[1], count: +m[2] };
   }
+  const maxDelayUs = v['max-delay-us'] != null ? Number(v['max-delay-us']) : undefined;
+  if (maxDelayUs != null && !(Number.isInteger(maxDelayUs) && maxDelayUs >= 0 && maxDelayUs <= 1_000_000))
+    throw new UsageError(`--max-delay-us ${v['max-delay-us']}: expected a whole number of microseconds from 0 to 1000000`);
   const suite = await loadValidSuite(v.suites);
   const suites = list(v.suite);
   for (const s of suites ?? []) {
@@ -206,7 +210,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   process.stderr.write(`forkmatrix: ${cases.length} case(s) x ${envs.length} environment(s), budget ${v.budget ?? 'quick'}, ${jobs} job(s)\n`);
   const outcome = await run({
     repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs,
-    budget, jobs, seed, failFast: !!v['fail-fast'], shard, replayExtra: v.suites ? ` --suites ${v.suites}` : '', envCheck: !!v['env-check'], signal: ac.signal,
+    budget, jobs, seed, failFast: !!v['fail-fast'], shard, maxDelayUs, envCheck: !!v['env-check'], signal: ac.signal,
+    replayExtra: `${v.suites ? ` --suites ${v.suites}` : ''}${maxDelayUs != null ? ` --max-delay-us ${maxDelayUs}` : ''}`,
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
     onCellDone: ({ done, total, cell, slice }) => {
       const line = `[${slice ? `slice ${slice}` : `${done}/${total}`} ${elapsed()}] ${cell.case} on ${columnId(cell)}: ${cellLabel(cell)}${cell.verdict === 'skip' || cell.verdict === 'error' ? ` (${(cell.reason ?? '').split('\n')[0].slice(0, 120)})` : ''}`;

@@ -26,6 +26,8 @@ export interface RunOptions {
   jobs: number;
   seed: number | null;
   failFast: boolean;
+  /** the harness's seeded random delay before each fork, 0..N us (default: src/cell.ts) */
+  maxDelayUs?: number;
   shard?: { index: number; count: number } | null;
   /** options the replay command needs besides case/env/budget/seed (e.g. --suites DIR) */
   replayExtra?: string;
@@ -137,7 +139,7 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
       if (!p.rt) return skipCell(p, seed, replay, proofs.get(p.env.id) ?? null);
       return runCell(p.c, p.env, p.rt, runners[p.c.runtime], {
         budget, seed, failFast: o.failFast || adaptive, gdb, cacheDir: o.cacheDir, repoDir: o.repoDir, workDir: work,
-        proof: proofs.get(p.env.id) ?? null, signal: o.signal, envCheck: o.envCheck, replay,
+        proof: proofs.get(p.env.id) ?? null, signal: o.signal, envCheck: o.envCheck, replay, maxDelayUs: o.maxDelayUs,
       });
     };
     const worker = async () => {

@@ -18,7 +18,8 @@
  * At the end it stops the loops, runs the case's fm_at_end cleanups, writes the result JSON (result.tmp, then
  * rename) and _exit(0)s without joining the loop threads (they may be stuck in a snippet).
  *
- * Cost per fork on top of fork+_exit+waitpid: pidfd_open, poll, close, read, kill, waitpid in the parent (one
+ * Cost per fork on top of fork+_exit+waitpid: the seeded delay (0..max_delay_us; up to 50 us it spins on the
+ * vDSO clock, as a nanosleep costs more than that), pidfd_open, poll, close, read, kill, waitpid in the parent (one
  * output pipe serves all children); setpgid, prctl, getppid, 2 dup2, 2 close in the child.
  */
 #ifndef _GNU_SOURCE
@@ -1056,6 +1057,9 @@ static void install_fault_handlers(void) {
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, NULL);
 }
 
+/* delays up to this many microseconds spin instead of sleeping */
+#define FM_SPIN_US 50
+
 static const int loop_nice = 10;
 static void *loop_thread(void *arg) {
     fm_thread_index = (int)(intptr_t)arg;
@@ -1083,7 +1087,12 @@ static void fork_loop(void) {
         if (i > 0 && fm_now_ms() >= end) break;
         if (cfg.max_delay_us > 0) {
             uint64_t d = splitmix64() % (uint64_t)(cfg.max_delay_us + 1);
-            if (d > 0) {
+            if (d > 0 && d <= FM_SPIN_US) {
+                /* short delays spin on the vDSO clock: a nanosleep costs more than the delay itself */
+                double until = fm_now_ms() + (double)d / 1e3;
+                while (fm_now_ms() < until) {
+                }
+            } else if (d > 0) {
                 struct timespec ts = {(time_t)(d / 1000000), (long)(d % 1000000) * 1000};
                 while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
                 }

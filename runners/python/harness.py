@@ -593,8 +593,12 @@ def run(cfg, result):
         while i == 0 or (i < forks_max and now < t_end):  # t_end moves on by the time spent diagnosing hangs
             if rng is not None:
                 d = rng.randint(0, max_delay_us)
-                if d:
+                if d > 50:
                     sleep(d * 1e-6)
+                elif d:  # short delays spin: a sleep costs more than the delay itself
+                    until = perf() + d * 1e-6
+                    while perf() < until:
+                        pass
             r, w = pipe()  # O_CLOEXEC: not inherited by what the parent's threads exec
             if poller is None:
                 os.set_blocking(r, False)

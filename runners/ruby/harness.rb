@@ -407,7 +407,12 @@ module ForkMatrixHarness
       i = 0
       while i < forks && (i.zero? || now - t_start < seconds)
         delay = max_delay.positive? ? rng.rand(0..max_delay) : 0
-        sleep(delay / 1_000_000.0) if delay.positive?
+        if delay > 50
+          sleep(delay / 1_000_000.0)
+        elsif delay.positive? # short delays spin: a sleep costs more than the delay itself
+          until_t = Process.clock_gettime(Process::CLOCK_MONOTONIC) + delay / 1_000_000.0
+          nil while Process.clock_gettime(Process::CLOCK_MONOTONIC) < until_t
+        end
 
         r, w = IO.pipe
         # Ruby 3 makes pipes O_NONBLOCK; the child's stdout/stderr must be an ordinary blocking pipe (programs it
