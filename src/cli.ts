@@ -2,7 +2,7 @@
 // a completed run exits 0 whatever the verdicts (the gate is the command that judges).
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,6 @@ import { preloadName } from '../adapters/preload.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
 import { directive } from './tap.ts';
 import { stringify } from 'yaml';
-import { existsSync } from 'node:fs';
 import { FOUND_RUNTIMES, RUNTIMES, type FoundRuntime, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -269,15 +268,18 @@ async function cmdReport(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, { out: { type: 'string' } }, 'report');
   if (v.help) return help('report');
   if (!positionals.length) throw new UsageError(`report needs at least one results directory or .tap file (see 'forkmatrix report --help')`);
+  for (const p of positionals) if (!existsSync(p)) throw new UsageError(`report: ${p}: no such file or directory (give results directories, e.g. results/latest, or .tap files)`);
   const m = await matrixFromTap(positionals.map((p) => path.resolve(p))).catch((e: Error) => {
     throw new UsageError(`report: ${e.message}`);
   });
   if (!m.sources.length) throw new UsageError(`report: no .tap files under ${positionals.join(', ')}`);
   const out = path.resolve(v.out ?? positionals[0]);
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'matrix.json'), toJSON(m));
-  writeFileSync(path.join(out, 'matrix.md'), toMarkdown(m));
-  writeFileSync(path.join(out, 'index.html'), toHTML(m));
+  // each file whole or not at all: written beside, then renamed over
+  for (const [f, text] of [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]] as const) {
+    writeFileSync(path.join(out, `.${f}.partial`), text);
+    renameSync(path.join(out, `.${f}.partial`), path.join(out, f));
+  }
   for (const p of m.problems) process.stderr.write(`forkmatrix: ${p}\n`);
   process.stdout.write(toTerminal(m, process.stdout.isTTY && !process.env.NO_COLOR));
   process.stdout.write(`\n${m.summary.map(summaryLine).join('\n')}\n\nmerged ${m.sources.length} stream(s) into ${path.relative(process.cwd(), out) || '.'}/{matrix.json,matrix.md,index.html}\n`);

@@ -18,6 +18,9 @@ t.test('usage errors: one line naming the fix, exit 2, no stack trace', async (t
     [['run', '--env', 'musl-9.9'], /--env musl-9\.9: not available here; available: glibc-/],
     [['run', '--frob'], /Unknown option '--frob'/],
     [['run', '--runtime', 'python'], /--runtime python: expected NAME=PATH/],
+    [['run', '--runtime', 'libuv=/usr/bin/gcc'], /--runtime libuv=\/usr\/bin\/gcc: expected NAME=PATH with NAME one of libc, python, ruby, node/],
+    [['run', '--max-delay-us', 'soon'], /--max-delay-us soon: expected a whole number of microseconds from 0 to 1000000/],
+    [['report', 'no/such/dir'], /report: no\/such\/dir: no such file or directory \(give results directories/],
   ] as [string[], RegExp][]) {
     const r = fm(args);
     t.equal(r.status, 2, args.join(' '));
