@@ -109,14 +109,15 @@ export function hostEnvironment(opts: AdapterOptions, id?: string, extraEnv: Rec
 }
 
 /** Debian packages that give the host its runtimes and the hang diagnosis. */
-export const HOST_PACKAGES: Record<string, string> = { ruby: 'ruby', python3: 'python3', gdb: 'gdb', cc: 'gcc', node: 'nodejs' };
+// cmake builds libuv for the libuv cases
+export const HOST_PACKAGES: Record<string, string> = { ruby: 'ruby', python3: 'python3', gdb: 'gdb', cc: 'gcc', node: 'nodejs', cmake: 'cmake' };
 
 export const hostAdapter: Adapter = {
   name: 'host',
   async provision(what, _opts, log) {
     if (!what.includes('host')) return;
     const need = Object.entries(HOST_PACKAGES).filter(([exe]) => !which(exe)).map(([, pkg]) => pkg);
-    if (!need.length) return log('host: ruby, python3, gdb, cc and node are all present');
+    if (!need.length) return log(`host: ${Object.keys(HOST_PACKAGES).join(', ')} are all present`);
     if (process.getuid?.() !== 0) throw new Error(`host: missing ${need.join(', ')}; as root run: apt-get install -y ${need.join(' ')}`);
     log(`host: apt-get install ${need.join(' ')}`);
     const env = { ...cleanBaseEnv(), DEBIAN_FRONTEND: 'noninteractive' };

@@ -72,7 +72,7 @@ Checks every suites/<runtime>/<family>.yaml (or those under DIR). Prints file:li
 mistake and exits 1; prints a count and exits 0 when all is well.`,
   provision: `Usage: forkmatrix provision WHAT...
 
-  host        Debian's ruby, python3, gdb, gcc and nodejs where missing (apt-get; needs root)
+  host        Debian's ruby, python3, gdb, gcc, nodejs and cmake where missing (apt-get; needs root)
   musl        musl 1.2.2, 1.2.3 and 1.2.5 from Debian bullseye, bookworm and trixie, and a musl C toolchain
   glibc       glibc 2.41 (trixie) and the newest (sid), with copies of the host's runtimes that run on them
               (and the allocators below)
