@@ -28,11 +28,11 @@
 #   touched: their write locks and buffers are exactly what the parent's threads left behind, which is what a case
 #   like "$stdout.puts in the child" must test. ($stdout.reopen(w) would also keep the object, but it flushes and
 #   locks the inherited object first: the harness would be doing the case's work before the case runs.)
-# - Waiting: IO.select on the child's output pipe with the remaining timeout (EOF = the child's last copy of the
-#   write end closed, normally because it exited), reading the output as it comes, then waitpid. Two edge cases
-#   are covered without a sleep loop in big steps: a child that exited while a grandchild still holds the pipe
-#   (select wakes every 20 ms to check waitpid(WNOHANG)), and a child that closed fds 1/2 but is still running
-#   (after EOF, waitpid(WNOHANG) with a short back-off until the deadline).
+# - Waiting: one IO.select on the child's output pipe and a SIGCHLD self-pipe, with the remaining timeout (EOF =
+#   the child's last copy of the write end closed, normally because it exited), reading the output as it comes,
+#   then waitpid(WNOHANG) whenever SIGCHLD arrives. No sleep loop: a child that exited while a grandchild still
+#   holds the pipe is seen by its SIGCHLD, and one that closed fds 1/2 but still runs is waited for the same way
+#   until the deadline.
 # - A hang is diagnosed before the kill (first diag.max hangs): /proc/PID/{wchan,syscall,stack} (and the tasks, if
 #   the child started threads), `gdb -batch -p PID -ex "thread apply all bt"` with PATH=/usr/bin:/bin only and a
 #   20 s limit, then SIGTERM: CRuby raises SignalException in the main thread if it can still run Ruby code, and the
@@ -53,7 +53,6 @@ module ForkMatrixHarness
   OUTPUT_KEEP = 4096
   MAX_FAILURES = 5
   GDB_LIMIT_S = 20.0
-  SELECT_SLICE_S = 0.02
   F_SETFL = 4 # Linux, every architecture (the fcntl extension may be missing)
 
   module_function
@@ -403,6 +402,13 @@ module ForkMatrixHarness
       fd1 = IO.for_fd(1, autoclose: false)
       fd2 = IO.for_fd(2, autoclose: false)
 
+      # SIGCHLD wakes the fork loop through a self-pipe, so the parent waits for the child's output and its exit in
+      # one IO.select, never in a sleep loop (Ruby 3.1 has no pidfd). Children inherit the handler until they exec:
+      # only the harness process writes.
+      wake_r, wake_w = IO.pipe
+      harness_pid = Process.pid
+      trap("CHLD") { wake_w.write_nonblock("x", exception: false) if Process.pid == harness_pid }
+
       t_start = now
       i = 0
       while i < forks && (i.zero? || now - t_start < seconds)
@@ -464,26 +470,29 @@ module ForkMatrixHarness
         status = nil
         hung = false
         begin
-          # Phase 1: output until EOF (or the child exited while something else holds the pipe).
+          # Phase 1: output until EOF (or the child exited while something else holds the pipe): one IO.select on
+          # the output and the SIGCHLD self-pipe.
           until reader.eof
             left = deadline - now
             if left <= 0
               hung = true
               break
             end
-            if IO.select([r], nil, nil, left < SELECT_SLICE_S ? left : SELECT_SLICE_S)
+            ready = IO.select([r, wake_r], nil, nil, left)
+            next unless ready
+
+            reader.pump if ready[0].include?(r)
+            next unless ready[0].include?(wake_r)
+
+            wake_r.read_nonblock(256, exception: false)
+            _, status = Process.wait2(pid, Process::WNOHANG)
+            if status
               reader.pump
-            else
-              _, status = Process.wait2(pid, Process::WNOHANG)
-              if status
-                reader.pump
-                break
-              end
+              break
             end
           end
-          # Phase 2: EOF seen, the child is normally exiting right now.
+          # Phase 2: EOF seen, the child is normally exiting right now: wait for its SIGCHLD, not in a sleep loop.
           unless status || hung
-            back = 0.00002
             loop do
               _, status = Process.wait2(pid, Process::WNOHANG)
               break if status
@@ -493,8 +502,7 @@ module ForkMatrixHarness
                 hung = true
                 break
               end
-              sleep(back < left ? back : left)
-              back *= 2 if back < 0.002
+              wake_r.read_nonblock(256, exception: false) if IO.select([wake_r], nil, nil, left)
             end
           end
           t_done = now
