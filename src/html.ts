@@ -32,6 +32,7 @@ function detail(c: CellResult): string {
   }
   rows.push(['libc', c.libc ? esc(`${c.libc.name} ${c.libc.version} — ${c.libc.path}`) : 'not proved']);
   rows.push(['runtime', esc(`${c.runtime} ${c.runtime_version} (${c.runtime_executable})`)]);
+  if (c.budget?.forks) rows.push(['budget', esc(`${c.budget.forks} forks or ${+c.budget.seconds.toFixed(1)} s${c.rounds && c.rounds.length > 1 ? `, in ${c.rounds.length} slices (seeds ${c.rounds.map((r) => r.seed).join(', ')})` : ''}`)]);
   rows.push(['seed', esc(c.seed)]);
   rows.push(['reproduce', `<code>${esc(c.replay)}</code>`]);
   if (f) {

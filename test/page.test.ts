@@ -30,6 +30,7 @@ t.test('the matrix page in headless Chromium', { skip: CHROMIUM ? false : 'no Ch
   await hang.locator('summary').click();
   t.ok(await hang.locator('table.d').isVisible(), 'clicking a cell opens its detail');
   t.match(await hang.locator('table.d').innerText(), /reproduce[\s\S]*npx forkmatrix run --case libc\/verdicts\/hangs/);
+  t.match(await hang.locator('table.d').innerText(), /budget\s+2 forks or 5 s/, 'the detail says what budget the cell had');
 
   await page.selectOption('#f-v', 'pass');
   const visible = await page.locator('tr.case:visible').count();
