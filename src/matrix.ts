@@ -183,7 +183,7 @@ function mark(c: CellResult): string {
 }
 
 export function summaryLine(s: EnvSummary): string {
-  const extra = [s.known && `${s.known} known`, s.skip && `${s.skip} skipped`, s.error && `${s.error} error${s.error === 1 ? "" : "s"}`].filter(Boolean).join(', ');
+  const extra = [s.known && `${s.known} known`, s.skip && `${s.skip} skipped`, s.error && `${s.error} error${s.error === 1 ? '' : 's'}`].filter(Boolean).join(', ');
   return `${s.column}: ${s.hold} of ${s.judged} ${s.runtime} promises hold${extra ? ` (${extra})` : ''}`;
 }
 
