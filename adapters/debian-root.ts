@@ -35,13 +35,14 @@
 // mapped libc file inside the root (its PT_INTERP is the root's loader) for its banner.
 
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAtomically, debianMirror, debVersion, PrivateApt, unpackDeb } from './apt.ts';
 import { which } from './host.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { parseBanner } from '../src/probe.ts';
+import { writeWhole } from '../src/util.ts';
 import type {
   Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime,
 } from '../src/types.ts';
@@ -146,18 +147,7 @@ export function unshareArgs(): string[] {
 /** Write <cache>/roots/enter.sh when absent or different (atomically: concurrent runs may read it). */
 export function ensureEnterScript(cacheDir: string): string {
   const file = path.join(rootsDir(cacheDir), 'enter.sh');
-  let cur = '';
-  try {
-    cur = readFileSync(file, 'utf8');
-  } catch {
-    /* absent */
-  }
-  if (cur !== ENTER_SH) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, ENTER_SH, { mode: 0o755 });
-    renameSync(tmp, file);
-  }
+  writeWhole(file, ENTER_SH, { mode: 0o755, ifChanged: true });
   return file;
 }
 
@@ -305,19 +295,7 @@ export function ensureCcWrapper(h: RootHandle, unshare: string): string {
     '',
   ].join('\n');
   const file = path.join(h.dir, 'bin', 'cc');
-  let cur = '';
-  try {
-    cur = readFileSync(file, 'utf8');
-  } catch {
-    /* absent */
-  }
-  if (cur !== text) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, text, { mode: 0o755 });
-    chmodSync(tmp, 0o755);
-    renameSync(tmp, file);
-  }
+  writeWhole(file, text, { mode: 0o755, ifChanged: true });
   mkdirSync(path.join(h.dir, 'ns'), { recursive: true });
   return file;
 }

@@ -14,7 +14,7 @@
 // GLIBC_x.y symbol version need is refused with that reason (why bullseye's 2.31 cannot run this host's binaries).
 // Nothing is taken from a label: probe() reads a real process's /proc/self/maps and runs the libc for its banner.
 
-import { compareVersions } from '../src/util.ts';
+import { compareVersions, writeWhole } from '../src/util.ts';
 import { createHash } from 'node:crypto';
 import {
   chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync,
@@ -556,11 +556,7 @@ function rubyLibDir(tree: GlibcTree): string {
 function ensureRubyLib(tree: GlibcTree): string {
   const dir = rubyLibDir(tree);
   const f = path.join(dir, 'rbconfig.rb');
-  if (!existsSync(f) || readFileSync(f, 'utf8') !== RBCONFIG) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(`${f}.tmp-${process.pid}`, RBCONFIG);
-    renameSync(`${f}.tmp-${process.pid}`, f);
-  }
+  writeWhole(f, RBCONFIG, { ifChanged: true });
   return dir;
 }
 

@@ -2,7 +2,7 @@
 // a completed run exits 0 whatever the verdicts (the gate is the command that judges).
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withE
 import { directive } from './tap.ts';
 import { stringify } from 'yaml';
 import { FOUND_RUNTIMES, RUNTIMES, type FoundRuntime, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
+import { writeWhole } from './util.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -275,11 +276,7 @@ async function cmdReport(argv: string[]): Promise<number> {
   if (!m.sources.length) throw new UsageError(`report: no .tap files under ${positionals.join(', ')}`);
   const out = path.resolve(v.out ?? positionals[0]);
   mkdirSync(out, { recursive: true });
-  // each file whole or not at all: written beside, then renamed over
-  for (const [f, text] of [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]] as const) {
-    writeFileSync(path.join(out, `.${f}.partial`), text);
-    renameSync(path.join(out, `.${f}.partial`), path.join(out, f));
-  }
+  for (const [f, text] of [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]] as const) writeWhole(path.join(out, f), text);
   for (const p of m.problems) process.stderr.write(`forkmatrix: ${p}\n`);
   process.stdout.write(toTerminal(m, process.stdout.isTTY && !process.env.NO_COLOR));
   process.stdout.write(`\n${m.summary.map(summaryLine).join('\n')}\n\nmerged ${m.sources.length} stream(s) into ${path.relative(process.cwd(), out) || '.'}/{matrix.json,matrix.md,index.html}\n`);

@@ -4,11 +4,12 @@
 // missed). Expected failures (a case's `known:` or an expectations file) never fail the gate; one that now passes
 // is reported as fixed.
 
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isSeq, LineCounter, parseDocument } from 'yaml';
 import { fmtRate } from './stats.ts';
 import { knownApplies } from './schema.ts';
 import type { CaseDef, CellResult, Known } from './types.ts';
+import { writeWhole } from './util.ts';
 
 export interface BaselineCell {
   verdict: CellResult['verdict'];
@@ -60,9 +61,7 @@ export function baselineFrom(cells: CellResult[]): Baseline {
 const rank = (v: string) => ({ fail: 3, pass: 2, error: 1, skip: 0 } as Record<string, number>)[v] ?? 0;
 
 export function writeBaseline(file: string, b: Baseline): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(b, null, 1) + '\n');
-  renameSync(tmp, file);
+  writeWhole(file, JSON.stringify(b, null, 1) + '\n');
 }
 
 /** Expectations file (like wpt's metadata): a YAML list of { case, libc, versions?, verdict, cite }. */

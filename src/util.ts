@@ -1,6 +1,7 @@
 // Small helpers shared by the core and the adapters.
 
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** Compare dotted versions numerically ("2.36" < "2.41", "1.2.5-3" > "1.2.5"): negative, 0 or positive. */
 export function compareVersions(a: string, b: string): number {
@@ -20,6 +21,26 @@ export function readJson<T>(file: string): T | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Write a file whole: beside it, then renamed over (a concurrent reader sees the old or the new text, never half).
+ * With `ifChanged`, nothing is written when the file already holds `text`. Returns whether it wrote.
+ */
+export function writeWhole(file: string, text: string, o: { mode?: number; ifChanged?: boolean } = {}): boolean {
+  if (o.ifChanged) {
+    try {
+      if (readFileSync(file, 'utf8') === text) return false;
+    } catch {
+      /* absent */
+    }
+  }
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  if (o.mode != null) chmodSync(tmp, o.mode);
+  renameSync(tmp, file);
+  return true;
 }
 
 export function isFile(p: string): boolean {
