@@ -53,11 +53,13 @@ Run 'forkmatrix <command> --help' for the options of a command.`,
   --suite LIST       runtimes or runtime/family to run, comma separated (default: all): libc,python
   --case GLOB        case ids or runtime/family/id keys, * wildcards, comma separated
   --env LIST         environments to use (default: every one available; see 'forkmatrix list')
-  --budget B         quick (default: at most 400 forks / 3 s per cell), full (the case's budget) or a fork count
+  --budget B         quick (default, adaptive: 400 forks / 3 s per cell, stop at the first failure, the time saved
+                     buys more slices for cells still passing), full (the case's budget) or a fork count
   --jobs N           cells run in parallel (default: the number of cores, ${os.cpus().length} here)
-  --seed S           seed of the fork-delay schedule (default: a random seed per cell, always recorded)
+  --seed S           seed of the fork-delay schedule (default: a random seed per cell, always recorded; a quick
+                     cell's later slices get S+1, S+2, ...)
   --fail-fast        stop each cell at its first failure
-  --max-delay-us N   the parent sleeps a seeded random 0..N us before each fork (default 20; 0: none)
+  --max-delay-us N   the parent waits a seeded random 0..N us before each fork (default 20; 0: none)
   --out DIR          results root (default: results/)
   --runtime R=PATH   add an interpreter, e.g. --runtime python=/usr/bin/python3.11 (repeatable)
   --shard I/N        run the I-th of N deterministic slices of the cells (for CI matrices)
