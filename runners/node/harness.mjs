@@ -27,9 +27,14 @@ const S_TICK = 8;          // Atomics.wait target (never notified)
 const S_LOAD = 9;          // 9..12: load ops completed (dns, fs, crypto, zlib); 13: load errors
 const S_LOAD_ERR = 13;
 const S_LOAD_RUNNING = 14; // load worker: 1 running, 2 stopped
-const S_ITERS = 16;        // 16..16+63: loop iterations per worker thread
-const S_LEN = 96;
+const S_MEDIAN_US = 15;    // median ok iteration time in us (0: fewer than 5 ok iterations), for the early look
+const S_ITERS = 16;        // 16..16+63: loop iterations finished per worker thread (pressure)
+const S_INSIDE = 80;       // 80..80+63: 1 while worker thread t is inside its loop body
+const S_LEN = 160;
+const MAX_T = 64;
 const B_ITER_START = 0, B_LOOP_START = 1; // ns (process.hrtime.bigint(), CLOCK_MONOTONIC: same in all threads)
+const B_LAST = 8;          // 8..8+63: when worker thread t last finished an iteration (ns)
+const B_LEN = 8 + MAX_T;
 const LOAD_KINDS = ['dns', 'fs', 'crypto', 'zlib'];
 
 const nowNs = () => process.hrtime.bigint();
@@ -230,6 +235,46 @@ function descendantsOf(root, exclude = new Set()) {
   walk(root);
   return out;
 }
+// The hang proof (PROTOCOL.md 'hang'): a sample lists each process with its state and its threads' states, and
+// the CPU time (utime + stime) of all of them; blocked = no thread R in either of two samples and no CPU time
+// spent between them. Node's spawned processes share the harness's process group (unless detached), so the
+// group sampled is the iteration's processes: the harness's descendants that were not there before the fork loop.
+const CLK_TCK = 100; // USER_HZ: /proc reports times in 1/100 s on Linux
+function procCpuAndThreads(pid) {
+  let stat;
+  try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; }
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuMs = ((Number(f[11]) || 0) + (Number(f[12]) || 0)) * (1000 / CLK_TCK);
+  const threads = [];
+  let tids = [];
+  try { tids = fs.readdirSync(`/proc/${pid}/task`).filter((t) => /^\d+$/.test(t)).map(Number).sort((a, b) => a - b); } catch {}
+  for (const t of tids) {
+    try {
+      const ts = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      threads.push(ts.slice(ts.lastIndexOf(')') + 2).split(' ')[0]);
+    } catch { /* exited meanwhile */ }
+  }
+  return { pid, state: f[0], cpuMs, threads };
+}
+function sampleProcs(pids) {
+  const procs = [];
+  for (const pid of pids) { const p = procCpuAndThreads(pid); if (p) procs.push(p); }
+  return { procs, cpuMs: procs.reduce((a, p) => a + p.cpuMs, 0), running: procs.some((p) => p.state === 'R' || p.threads.includes('R')) };
+}
+// one proof line: `+2000 ms: cpu 12 ms; 4123 S [S S], 4130 Z`
+function proofLine(offsetMs, smp, extra = '') {
+  const ps = smp.procs.map((p) => `${p.pid} ${p.state}${p.threads.length > 1 || (p.threads.length === 1 && p.threads[0] !== p.state) ? ` [${p.threads.join(' ')}]` : ''}`);
+  return `+${Math.round(offsetMs)} ms: cpu ${Math.round(smp.cpuMs)} ms; ${ps.length ? ps.join(', ') : 'no process'}${extra}`;
+}
+// the harness's main thread (the event loop): state and CPU time of task <pid>
+function mainThreadSample() {
+  try {
+    const ts = fs.readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
+    const f = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], cpuMs: ((Number(f[11]) || 0) + (Number(f[12]) || 0)) * (1000 / CLK_TCK) };
+  } catch { return { state: '?', cpuMs: 0 }; }
+}
+
 function readProcText(p) {
   try { return fs.readFileSync(p, 'utf8').trim(); } catch (e) { return `(unreadable: ${e.code || e.message})`; }
 }
@@ -281,6 +326,22 @@ function libcInfo() {
   } catch {}
   return info;
 }
+// every file-backed shared object in /proc/self/maps (.so, .so.N, a .node addon), deduplicated, in map order
+function mappedObjects() {
+  const out = [];
+  const seen = new Set();
+  try {
+    for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = line.match(/\s(\/\S.*)$/);
+      if (!m) continue;
+      const f = m[1].replace(/ \(deleted\)$/, '');
+      if (!/\.so(\.[\w.]+)?$|\.node$/.test(path.basename(f)) || seen.has(f)) continue;
+      seen.add(f);
+      out.push(f);
+    }
+  } catch {}
+  return out;
+}
 function runtimeInfo() {
   return { name: 'node', version: process.versions.node, executable: process.execPath };
 }
@@ -328,8 +389,9 @@ function loadAddon(p) {
 async function loopWorker() {
   const { cfg, sab, bsab, thread } = workerData;
   const sh = new Int32Array(sab);
+  const big = new BigInt64Array(bsab);
   const { addon, error } = loadAddon(cfg.addon);
-  installGlobals(makeHelpers({ addon, addonError: error, isMain: false, thread, config: cfg }));
+  installGlobals({ ...makeHelpers({ addon, addonError: error, isMain: false, thread, config: cfg }), ...pressureHelpers(sh, cfg) });
   let fn;
   try {
     runPrelude(cfg);
@@ -341,22 +403,40 @@ async function loopWorker() {
   }
   parentPort.postMessage({ type: 'ready', thread });
   if (!fn) return;
+  // pressure counters around every iteration (PROTOCOL.md step 2): inside[t] = 1 before the body; inside[t] = 0,
+  // iterations[t] += 1, last_done[t] = now after it. Threads beyond 64 run uncounted.
+  const counted = thread < MAX_T;
   let i = 0;
   let lastYield = nowMs();
   try {
     while (Atomics.load(sh, S_STOP) === 0) {
+      if (counted) Atomics.store(sh, S_INSIDE + thread, 1);
       await fn(i++, thread);
+      if (counted) {
+        Atomics.store(sh, S_INSIDE + thread, 0);
+        Atomics.add(sh, S_ITERS + thread, 1);
+        Atomics.store(big, B_LAST + thread, nowNs());
+      }
       if ((i & 15) === 0) {
-        if (thread < 64) Atomics.store(sh, S_ITERS + thread, i);
         const t = nowMs();
         if (t - lastYield > 5) { await yieldLoop(); lastYield = nowMs(); }
       }
     }
   } catch (e) {
+    // a body that raises ends this thread; its first error is kept (pressure.threads[t].error)
+    if (counted) Atomics.store(sh, S_INSIDE + thread, 0);
     Atomics.add(sh, S_LOOP_ERR, 1);
     parentPort.postMessage({ type: 'loop-error', thread, iteration: i - 1, message: describeError(e, cfg) });
   }
-  if (thread < 64) Atomics.store(sh, S_ITERS + thread, i);
+}
+
+// inside(): loop threads inside their body right now; iterations(): iterations finished by all loop threads so far
+function pressureHelpers(sh, cfg) {
+  const n = Math.min(MAX_T, Math.max(0, cfg.threads | 0));
+  return {
+    inside: () => { let k = 0; for (let t = 0; t < n; t++) k += Atomics.load(sh, S_INSIDE + t); return k; },
+    iterations: () => { let k = 0; for (let t = 0; t < n; t++) k += Atomics.load(sh, S_ITERS + t); return k; },
+  };
 }
 
 async function loadWorker() {
@@ -402,44 +482,94 @@ async function loadWorker() {
   if (!wanted.length) { announced = true; finish(); parentPort.postMessage({ type: 'load-started' }); }
 }
 
+function hangProofConfig(cfg) {
+  const h = cfg.hang_proof || {};
+  const num = (v, d) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : d);
+  return { sample_ms: num(h.sample_ms, 100), early_min_ms: num(h.early_min_ms, 200), early_factor: num(h.early_factor, 20), hard_factor: num(h.hard_factor, 5) };
+}
+
 function watchdogWorker() {
   const { cfg, sab, bsab, port } = workerData;
   const sh = new Int32Array(sab);
   const big = new BigInt64Array(bsab);
-  const timeoutNs = BigInt(Math.max(1, cfg.timeout_ms | 0)) * 1000000n;
+  const timeoutMs = Math.max(1, cfg.timeout_ms | 0);
+  const hp = hangProofConfig(cfg);
+  const hardMs = hp.hard_factor * timeoutMs;
   const gdb = cfg.diag && cfg.diag.gdb ? cfg.diag.gdb : null;
   const diagMax = cfg.diag && Number.isFinite(cfg.diag.max) ? cfg.diag.max : 1;
-  const stuckMs = Math.max(5000, 2 * (cfg.timeout_ms | 0));
-  const mirror = { first_failures: [], libc: null, runtime: null, threads_started: 0, child_ms: { median: null, p99: null } };
+  const stuckMs = Math.max(5000, 2 * timeoutMs);
+  const mirror = { first_failures: [], libc: null, runtime: null, threads_started: 0, child_ms: { median: null, p99: null }, baseline: [] };
+  let baseline = new Set();
   let diagDone = 0;
   const pollMirror = () => {
     let m;
-    while ((m = receiveMessageOnPort(port))) Object.assign(mirror, m.message);
+    while ((m = receiveMessageOnPort(port))) {
+      Object.assign(mirror, m.message);
+      if (m.message.baseline) baseline = new Set(m.message.baseline);
+    }
   };
   const waitMs = (ms) => Atomics.wait(sh, S_TICK, 0, ms);
-
   const selfCmdline = cmdline(process.pid);
-  const handleHang = (iter) => {
-    const kids = childrenOf(process.pid);
+  // the processes of the running iteration: the harness's descendants, minus those there before the fork loop
+  const iterProcs = () => descendantsOf(process.pid, baseline);
+  const ageMs = () => Number(nowNs() - big[B_ITER_START]) / 1e6;
+
+  // Two samples sample_ms apart (watching for the iteration to settle meanwhile). Returns null when it settled.
+  const prove = (owner) => {
+    const take = () => {
+      const pids = iterProcs().map((p) => p.pid);
+      const smp = sampleProcs(pids);
+      const main = mainThreadSample();
+      const extra = pids.length ? `; harness main thread ${main.state}`
+        : `; no live process from this iteration: it waits in the harness's event loop (main thread ${main.state}, cpu ${Math.round(main.cpuMs)} ms)`;
+      return { at: ageMs(), pids, smp, main, line: proofLine(ageMs(), smp, extra) };
+    };
+    const s1 = take();
+    const end = nowMs() + hp.sample_ms;
+    while (nowMs() < end) {
+      waitMs(Math.min(5, Math.max(1, end - nowMs())));
+      if (Atomics.load(sh, S_OWNER) !== owner) return null;
+    }
+    const s2 = take();
+    if (Atomics.load(sh, S_OWNER) !== owner) return null;
+    let blocked;
+    if (!s1.pids.length && !s2.pids.length) {
+      // nothing of the iteration's is alive: the event loop waits for something that does not come (or spins)
+      blocked = s1.main.state !== 'R' && s2.main.state !== 'R' && s2.main.cpuMs <= s1.main.cpuMs;
+    } else {
+      const same = s1.pids.length === s2.pids.length && s1.pids.every((p, k) => p === s2.pids[k]);
+      blocked = same && !s1.smp.running && !s2.smp.running && s2.smp.cpuMs <= s1.smp.cpuMs;
+    }
+    return { blocked, lines: [s1.line, s2.line], eventLoop: !s2.pids.length, pids: s2.pids };
+  };
+
+  const handleHang = (iter, proof) => {
+    const kids = childrenOf(process.pid, baseline);
     const parts = kids.slice(0, 4).map((k) => {
       const cl = cmdline(k.pid);
       const preExec = cl === selfCmdline ? ' (pre-exec: still a copy of the harness)' : '';
       return `${k.pid} [${k.comm}, state ${k.state}] ${tail(cl, 160)}${preExec}`;
     });
-    let message = `iteration did not settle within ${cfg.timeout_ms} ms; `
+    const how = proof.blocked === 'yes' ? `proved blocked at +${Math.round(proof.at)} ms` : `still running at ${hp.hard_factor} x the timeout (${Math.round(proof.at)} ms)`;
+    let message = `iteration did not settle (${how}); `
       + (kids.length ? `live children: ${parts.join('; ')}${kids.length > 4 ? ` (+${kids.length - 4} more)` : ''}`
-        : 'no live child process (the iteration waits inside the harness)');
-    let diag = null;
+        : 'no live child process: the iteration waits in the harness\'s event loop');
+    const diag = { proof: proof.lines.join('\n'), blocked: proof.blocked };
+    if (kids.length) {
+      diag.children = descendantsOf(process.pid, baseline).slice(0, 20)
+        .map((p) => `${p.pid} ${p.state} ${p.comm} ${readProcText(`/proc/${p.pid}/wchan`)}`).join('\n');
+    }
     if (diagDone < diagMax) {
       diagDone++;
-      // no child: the iteration waits inside the harness; diagnose the harness itself (main thread's
+      // the oldest live process that is not a zombie; none: the harness itself (its main thread's
       // wchan/syscall/stack, gdb of all its threads)
-      diag = kids.length ? diagnose(kids[0].pid, gdb) : diagnose(process.pid, gdb, process.pid);
+      const target = kids.find((k) => k.state !== 'Z') ?? descendantsOf(process.pid, baseline).find((k) => k.state !== 'Z');
+      Object.assign(diag, target ? diagnose(target.pid, gdb) : diagnose(process.pid, gdb, process.pid));
     }
     let killed = 0;
     for (const k of kids) killed += killTree(k.pid);
     if (killed) message += `; SIGKILLed ${killed} process(es)`;
-    return { message, diag, harnessDiagnosed: !kids.length && diag != null };
+    return { message, diag, harnessDiagnosed: !kids.length && diag.wchan != null };
   };
 
   const emergency = (iter, hang, startLoopNs) => {
@@ -449,9 +579,9 @@ function watchdogWorker() {
     const failure = {
       kind: 'hang', iteration: iter, elapsed_ms: Number(nowNs() - startLoopNs) / 1e6,
       message: `${hang.message}; the main thread stayed blocked ${stuckMs} ms after that: harness abandoned`,
-      signal: null, status: null, diag: hang.diag || d,
+      signal: null, status: null, diag: hang.diag,
     };
-    if (d !== failure.diag) failure.harness_diag = d;
+    if (!hang.harnessDiagnosed) failure.harness_diag = d;
     const ff = mirror.first_failures.slice(0, 4);
     ff.push(failure);
     const res = {
@@ -459,6 +589,7 @@ function watchdogWorker() {
       crash: Atomics.load(sh, S_CRASH), wrong: Atomics.load(sh, S_WRONG),
       elapsed_ms: Number(nowNs() - startLoopNs) / 1e6, child_ms: mirror.child_ms, first_failures: ff,
       libc: mirror.libc, runtime: mirror.runtime, threads_started: mirror.threads_started,
+      pressure: mirror.pressure ?? undefined, mapped: mirror.mapped ?? undefined, slow: mirror.slow ?? 0,
       skipped: null, error: null,
     };
     if (cfg.env_check) res.environ = { ...process.env };
@@ -469,21 +600,52 @@ function watchdogWorker() {
     process.kill(process.pid, 'SIGKILL');
   };
 
+  let cur = null; // the running iteration: { owner, earlyDone, nextAt, lines }
   for (;;) {
     waitMs(4);
     if (Atomics.load(sh, S_STOP) === 2) return;
     pollMirror();
     const owner = Atomics.load(sh, S_OWNER);
-    if (owner <= 0) continue;
-    if (nowNs() - big[B_ITER_START] < timeoutNs) continue;
-    if (Atomics.compareExchange(sh, S_OWNER, owner, -owner) !== owner) continue;
+    if (owner <= 0) { cur = null; continue; }
+    if (!cur || cur.owner !== owner) cur = { owner, earlyDone: false, nextAt: timeoutMs, lines: [] };
+    const age = ageMs();
+    let verdict = null;
+    // 1. early look: once 5 iterations were ok, an iteration with live processes still running at
+    //    max(early_min_ms, early_factor x median) is sampled; proved blocked, it is a hang now
+    if (!cur.earlyDone) {
+      const med = Atomics.load(sh, S_MEDIAN_US) / 1000;
+      const earlyAt = Math.max(hp.early_min_ms, hp.early_factor * med);
+      if (med <= 0 || earlyAt >= timeoutMs) cur.earlyDone = true;
+      else if (age >= earlyAt) {
+        cur.earlyDone = true;
+        if (iterProcs().length) {
+          const r = prove(owner);
+          if (!r) continue;
+          if (r.blocked) verdict = { blocked: 'yes', lines: r.lines, at: age };
+          else cur.lines.push(...r.lines);
+        }
+      }
+    }
+    // 2./3. at timeout_ms: sample; not blocked = slow: sample again every max(sample_ms, timeout/4) until
+    //    blocked (a hang) or settled, at most until hard_factor x timeout (then a hang that says `running`)
+    if (!verdict && age >= cur.nextAt) {
+      const r = prove(owner);
+      if (!r) continue;
+      cur.lines.push(...r.lines);
+      if (r.blocked) verdict = { blocked: 'yes', lines: cur.lines.slice(-6), at: age };
+      else if (age >= hardMs) verdict = { blocked: 'running', lines: cur.lines.slice(-6), at: age };
+      else cur.nextAt = Math.min(hardMs, ageMs() + Math.max(hp.sample_ms, timeoutMs / 4));
+    }
+    if (!verdict) continue;
+    if (Atomics.compareExchange(sh, S_OWNER, owner, -owner) !== owner) continue; // settled meanwhile
     const iter = owner - 1;
-    const hang = handleHang(iter);
+    cur = null;
+    const hang = handleHang(iter, verdict);
     parentPort.postMessage({ type: 'hang', iter, ...hang });
     const t0 = nowMs();
     while (Atomics.load(sh, S_OWNER) === -owner && nowMs() - t0 < stuckMs) {
       waitMs(10);
-      if (nowMs() - t0 > 200) for (const k of childrenOf(process.pid)) killTree(k.pid); // late forks of the hung iteration
+      if (nowMs() - t0 > 200) for (const k of childrenOf(process.pid, baseline)) killTree(k.pid); // late forks of the hung iteration
     }
     if (Atomics.load(sh, S_OWNER) === -owner) emergency(iter, hang, big[B_LOOP_START]);
   }
@@ -499,12 +661,12 @@ async function main() {
   const result = {
     forks: 0, ok: 0, hang: 0, crash: 0, wrong: 0, elapsed_ms: 0,
     child_ms: { median: null, p99: null }, first_failures: [],
-    libc: libcInfo(), runtime: runtimeInfo(), threads_started: 0, skipped: null, error: null,
+    libc: libcInfo(), runtime: runtimeInfo(), threads_started: 0, slow: 0, slow_examples: [], skipped: null, error: null,
   };
   if (cfg.env_check) result.environ = { ...process.env };
 
   const sab = new SharedArrayBuffer(S_LEN * 4);
-  const bsab = new SharedArrayBuffer(8 * 4);
+  const bsab = new SharedArrayBuffer(B_LEN * 8);
   const sh = new Int32Array(sab);
   const big = new BigInt64Array(bsab);
   const workers = [];
@@ -556,7 +718,7 @@ async function main() {
   helpers.shareEnv = () => { workerEnv = SHARE_ENV; };
   helpers.workerOptions = (o) => { if (o && 'env' in o) workerEnv = o.env; };
   helpers.fm.load = () => Object.fromEntries(LOAD_KINDS.map((k, j) => [k, Atomics.load(sh, S_LOAD + j)]));
-  installGlobals(helpers);
+  installGlobals({ ...helpers, ...pressureHelpers(sh, cfg) });
 
   // uncaught errors from snippet code (e.g. an 'error' event nobody listens to) fail the running iteration
   let strayHandler = null;
@@ -582,11 +744,13 @@ async function main() {
     else result.error = `${phase} raised: ${describeError(e, cfg)}`;
     return finish();
   }
-  let childFn;
+  let childFn, beforeFn = null, preFn = null;
   try {
     childFn = compileBody(cfg, 'child', 'i');
+    if (cfg.before_fork && cfg.before_fork.trim()) beforeFn = compileBody(cfg, 'before_fork', 'i');
+    if (cfg.precondition && cfg.precondition.trim()) preFn = compileBody(cfg, 'precondition', '');
   } catch (e) {
-    result.error = `child does not compile: ${describeError(e, cfg)}`;
+    result.error = `snippet does not compile: ${describeError(e, cfg)}`;
     return finish();
   }
 
@@ -609,9 +773,9 @@ async function main() {
     if (hangMessages.has(iter)) { const m = hangMessages.get(iter); hangMessages.delete(iter); return Promise.resolve(m); }
     return new Promise((r) => hangWaiters.set(iter, r));
   };
-  const sendMirror = () => mirror.port1.postMessage({
+  const sendMirror = (extra = {}) => mirror.port1.postMessage({
     first_failures: result.first_failures, libc: result.libc, runtime: result.runtime,
-    threads_started: result.threads_started, child_ms: result.child_ms,
+    threads_started: result.threads_started, child_ms: result.child_ms, slow: result.slow, mapped: result.mapped, ...extra,
   });
 
   // ---- 2. threads
@@ -643,8 +807,31 @@ async function main() {
   if (startSkip) { result.skipped = startSkip; return finish(); }
   if (startError) { result.error = startError; return finish(); }
   if (result.threads_started < nThreads) { result.error = `only ${result.threads_started}/${nThreads} worker threads started within 20 s`; return finish(); }
-  sendMirror();
   if (cfg.warmup_ms > 0) await sleep(cfg.warmup_ms);
+
+  // ---- precondition (once, threads running, before the first fork), then what is mapped
+  if (preFn) {
+    let failed = null;
+    try {
+      const v = await preFn();
+      if (v === false) failed = 'returned false';
+    } catch (e) {
+      failed = e && e.fmSkip ? `skip() called in precondition: ${e.fmSkip}` : describeError(e, cfg);
+    }
+    if (failed) {
+      result.mapped = mappedObjects();
+      result.error = `precondition failed: ${failed}`;
+      return finish();
+    }
+  }
+  result.mapped = mappedObjects();
+  // processes alive now (started by setup, e.g. cluster workers) are not any iteration's
+  const baseline = descendantsOf(process.pid).map((p) => p.pid);
+  sendMirror({ baseline });
+  const nT = Math.min(MAX_T, nThreads);
+  const itersAtStart = [];
+  for (let t = 0; t < nT; t++) itersAtStart.push(Atomics.load(sh, S_ITERS + t));
+  let forksInside = 0;
 
   // ---- 3. iterations
   const rng = mulberry32((cfg.seed >>> 0) || 0);
@@ -652,6 +839,7 @@ async function main() {
   const maxMs = Math.max(0, Number(cfg.seconds) || 0) * 1000;
   const maxDelay = Math.max(0, cfg.max_delay_us | 0);
   const timeoutMs = Math.max(1, cfg.timeout_ms | 0);
+  const hp = hangProofConfig(cfg);
   const expectRe = cfg.expect_output != null ? new RegExp(cfg.expect_output) : null;
   const lat = [];
   const loopStart = nowNs();
@@ -670,6 +858,10 @@ async function main() {
   for (let i = 0; i < maxForks && (i === 0 || elapsed() < maxMs); i++) {
     if (loopErrors.length) break;
     await sleepUs(Math.floor(rng() * (maxDelay + 1)));
+    if (beforeFn) {
+      try { await beforeFn(i); } catch (e) { result.error = `before_fork raised at iteration ${i}: ${describeError(e, cfg)}`; break; }
+    }
+    for (let t = 0; t < nT; t++) if (Atomics.load(sh, S_INSIDE + t)) { forksInside++; break; }
     result.forks++;
     Atomics.store(sh, S_FORKS, result.forks);
     let strayReject;
@@ -681,7 +873,7 @@ async function main() {
     const iterP = Promise.race([childFn(i), stray]).then((v) => ({ v }), (e) => ({ e }));
     const hangP = hangMessage(i).then((m) => ({ hang: m }));
     let backstopTimer;
-    const backstop = new Promise((r) => { backstopTimer = setTimeout(() => r({ backstop: true }), timeoutMs + 30000); });
+    const backstop = new Promise((r) => { backstopTimer = setTimeout(() => r({ backstop: true }), hp.hard_factor * timeoutMs + 30000); });
     const out = await Promise.race([iterP, hangP, backstop]);
     clearTimeout(backstopTimer);
     const t1 = nowNs();
@@ -695,13 +887,19 @@ async function main() {
       await Promise.race([iterP, sleep(Math.min(2000, timeoutMs))]);
     } else if (out.backstop) {
       if (Atomics.compareExchange(sh, S_OWNER, i + 1, -(i + 1)) === i + 1) {
-        hang = { message: `iteration did not settle within ${timeoutMs} ms and the watchdog did not answer${watchdogDead ? ` (watchdog died: ${watchdogDead.message})` : ''}`, diag: null };
+        hang = { message: `iteration did not settle within ${hp.hard_factor * timeoutMs + 30000} ms and the watchdog did not answer${watchdogDead ? ` (watchdog died: ${watchdogDead.message})` : ''}`, diag: { proof: '', blocked: 'running' } };
       } else {
         hang = await hangP.then((m) => m.hang);
       }
     } else if (Atomics.compareExchange(sh, S_OWNER, i + 1, 0) !== i + 1) {
       // settled, but the watchdog had already claimed it (and killed its children): a hang
       hang = (await hangP).hang;
+    }
+    const iterMs = Number(t1 - t0) / 1e6;
+    if (!hang && iterMs >= timeoutMs) {
+      // alive at the timeout, not proved blocked, then settled: slow, judged by its result below
+      result.slow++;
+      if (result.slow_examples.length < 5) result.slow_examples.push({ iteration: i, ms: Math.round(iterMs) });
     }
     if (hang) {
       hangWaiters.delete(i);
@@ -727,7 +925,11 @@ async function main() {
       } else {
         result.ok++;
         Atomics.store(sh, S_OK, result.ok);
-        lat.push(Number(t1 - t0) / 1e6);
+        lat.push(iterMs);
+        if (lat.length >= 5 && (lat.length <= 64 || (lat.length & 15) === 0)) {
+          const m = median(lat.slice().sort((a, b) => a - b));
+          Atomics.store(sh, S_MEDIAN_US, Math.max(1, Math.round(m * 1000)));
+        }
       }
     }
     if (cfg.fail_fast && result.ok < result.forks) break;
@@ -739,6 +941,21 @@ async function main() {
     await yieldLoop();
   }
   result.elapsed_ms = Math.round(elapsed() * 1000) / 1000;
+  const endNs = nowNs();
+  result.pressure = {
+    window_ms: result.elapsed_ms,
+    threads: Array.from({ length: nT }, (_, t) => {
+      const last = Atomics.load(big, B_LAST + t);
+      const err = loopErrors.find((le) => le.thread === t);
+      return {
+        iterations: Atomics.load(sh, S_ITERS + t) - itersAtStart[t],
+        last_ms: last > 0n ? Math.round(Number(endNs - last) / 1e3) / 1e3 : null,
+        error: err ? err.message : null,
+      };
+    }),
+    forks_inside: forksInside,
+    forks_sampled: result.forks,
+  };
   const s = lat.sort((a, b) => a - b);
   result.child_ms = { median: median(s), p99: quantile(s, 0.99) };
   if (loopErrors.length) {
