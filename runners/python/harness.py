@@ -61,6 +61,24 @@ def skip(reason="skipped"):
     raise _Skip(str(reason))
 
 
+# Pressure (PROTOCOL.md step 0 and 2): one slot per loop thread, each written only by its own thread (plain list
+# slots: an int store is atomic under the GIL and on a free-threaded build alike).
+_INSIDE = []    # 1 while thread t is inside its loop body
+_ITERS = []     # iterations thread t finished
+_LAST = []      # perf_counter() when thread t last finished one (0.0: never)
+_ERRS = []      # the error that ended thread t's loop (None: still looping)
+
+
+def inside():
+    """How many loop threads are inside their loop body right now (a before_fork may wait for > 0)."""
+    return sum(_INSIDE)
+
+
+def iterations():
+    """Iterations finished by all loop threads so far."""
+    return sum(_ITERS)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Compiling the snippets
 
@@ -410,20 +428,221 @@ def _kill_and_reap(pid):
             return
 
 
-def _loop_thread(loop, stop, errors, lock):
-    while not stop.is_set():
-        try:
+def _loop_thread(k, loop, stop):
+    """Thread k: run `loop` until `stop`, inside pressure counters. A body that raises ends the thread: its first
+    error is kept (pressure.threads[k].error), and the verdict decides what a thread that stopped working means."""
+    ins, its, last = _INSIDE, _ITERS, _LAST
+    perf = time.perf_counter
+    is_set = stop.is_set
+    try:
+        while not is_set():
+            ins[k] = 1
             loop()
-        except BaseException as e:
-            # A loop iteration that raises is recorded (count + first traceback) and the loop goes on, so the
-            # contention the case asked for stays; the driver shows `loop_errors` in the diagnostics.
-            with lock:
-                errors["count"] += 1
-                if errors["first"] is None:
-                    try:
-                        errors["first"] = _format_exc(e, skip_frames=1)
-                    except BaseException:
-                        errors["first"] = "%s: %s" % (type(e).__name__, e)
+            ins[k] = 0
+            its[k] += 1
+            last[k] = perf()
+    except BaseException as e:
+        ins[k] = 0
+        try:
+            _ERRS[k] = _format_exc(e, skip_frames=1)
+        except BaseException:
+            _ERRS[k] = "%s: %s" % (type(e).__name__, e)
+
+
+_SO_RE = re.compile(r"\.so(\.[0-9]+)*$")
+
+
+def _mapped():
+    """Every file-backed shared object in /proc/self/maps, deduplicated, in map order."""
+    seen, out = set(), []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) < 6:
+                    continue
+                path = parts[5].strip()
+                if path.endswith(" (deleted)"):
+                    path = path[:-len(" (deleted)")]
+                if path.startswith("/") and _SO_RE.search(path) and path not in seen:
+                    seen.add(path)
+                    out.append(path)
+    except OSError:
+        pass
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The hang proof (PROTOCOL.md step 3, "hang")
+#
+# The child stays in the harness's process group: CPython has no prctl(PR_SET_PDEATHSIG) without ctypes, so a child
+# in a group of its own would outlive a harness the driver SIGKILLs by group. The group a sample covers is therefore
+# the child and every descendant of it (the /proc ppid tree), which is what its own process group would hold.
+
+try:
+    _CLK_TCK = os.sysconf("SC_CLK_TCK") or 100
+except (ValueError, OSError, AttributeError):  # pragma: no cover
+    _CLK_TCK = 100
+
+
+def _stat_fields(path):
+    """Fields 3.. of a /proc stat file (after 'pid (comm)'), or None when gone."""
+    try:
+        with open(path, "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].split()
+    except (OSError, ValueError):
+        return None
+
+
+def _sample(pid):
+    """One look at the child's process tree: (running, cpu_ms, root_state, text). running: some thread is R."""
+    procs = []
+    running = False
+    cpu_ticks = 0
+    root_state = None
+    for p in [pid] + _descendants(pid):
+        f = _stat_fields("/proc/%d/stat" % p)
+        if f is None:
+            continue
+        state = f[0].decode("ascii", "replace")
+        if p == pid:
+            root_state = state
+        try:
+            cpu_ticks += int(f[11]) + int(f[12])
+        except (IndexError, ValueError):
+            pass
+        tasks = []
+        try:
+            tids = sorted(os.listdir("/proc/%d/task" % p), key=lambda x: int(x) if x.isdigit() else 0)
+        except OSError:
+            tids = []
+        for tid in tids:
+            tf = _stat_fields("/proc/%d/task/%s/stat" % (p, tid))
+            if tf is not None:
+                tasks.append(tf[0].decode("ascii", "replace"))
+        if state == "R" or "R" in tasks:
+            running = True
+        procs.append("%d %s [%s]" % (p, state, " ".join(tasks)) if tasks else "%d %s" % (p, state))
+    cpu_ms = int(round(cpu_ticks * 1000.0 / _CLK_TCK))
+    return running, cpu_ms, root_state, "cpu %d ms; %s" % (cpu_ms, ", ".join(procs) or "gone")
+
+
+def _wait_until(pid, pfd, r, r_open, out, deadline):
+    """Wait for the child's exit until `deadline` (perf_counter seconds), reading its output meanwhile.
+    Returns (status or None when still alive, out, r_open)."""
+    perf = time.perf_counter
+    if pfd < 0 or select is None:
+        status, out = _wait_steps(pid, r, out, deadline)
+        return status, out, r_open
+    p = select.poll()
+    p.register(pfd, select.POLLIN)
+    if r_open:
+        p.register(r, select.POLLIN)
+    while True:
+        remaining = deadline - perf()
+        ms = int(remaining * 1000.0) + 1 if remaining > 0 else 0
+        exited = False
+        for fd, ev in p.poll(ms):
+            if fd == pfd:
+                exited = True
+            elif fd == r and r_open:
+                data = os.read(r, 65536) if ev & select.POLLIN else None
+                if data:
+                    out = _collect(out, data)
+                else:
+                    r_open = False
+                    p.unregister(r)
+        if exited:
+            return os.waitpid(pid, 0)[1], out, r_open
+        if ms == 0:
+            return None, out, r_open
+
+
+def _reap_if_zombie(pid):
+    """The child's leader is a zombie: its status, when the whole process is gone (else None: threads live on)."""
+    try:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return status if wpid == pid else None
+
+
+class _Proof:
+    """What the hang proof of one child found: status (it exited), or blocked = "yes" / "running" (a hang)."""
+    __slots__ = ("status", "blocked", "slow", "lines", "out", "r_open", "at_ms")
+
+    def __init__(self, out, r_open):
+        self.status = None
+        self.blocked = None
+        self.slow = False
+        self.lines = []
+        self.out = out
+        self.r_open = r_open
+        self.at_ms = 0
+
+
+def _prove(pid, pfd, r, r_open, out, t_fork, first_deadline, timeout_s, hp):
+    """The child was still alive at `first_deadline` (the early look, or timeout_ms). Decide: exited (judged by its
+    status; `slow` when it was still alive at timeout_ms), or a hang proved blocked (or still running at
+    hard_factor x timeout_ms). Never kills: the caller does."""
+    perf = time.perf_counter
+    pr = _Proof(out, r_open)
+    sample_s = hp["sample_ms"] / 1000.0
+    timeout_at = t_fork + timeout_s
+    hard_at = t_fork + hp["hard_factor"] * timeout_s
+
+    def pair():
+        """Two samples sample_s apart, waiting for the exit meanwhile. True: blocked; False: not; None: exited."""
+        run1, cpu1, st1, text1 = _sample(pid)
+        pr.lines.append("+%d ms: %s" % (int((perf() - t_fork) * 1000.0), text1))
+        if st1 == "Z" or st1 is None:
+            pr.status = _reap_if_zombie(pid)
+            if pr.status is not None:
+                return None
+        pr.status, pr.out, pr.r_open = _wait_until(pid, pfd, r, pr.r_open, pr.out, perf() + sample_s)
+        if pr.status is not None:
+            return None
+        run2, cpu2, st2, text2 = _sample(pid)
+        pr.lines.append("+%d ms: %s" % (int((perf() - t_fork) * 1000.0), text2))
+        if st2 == "Z" or st2 is None:
+            pr.status = _reap_if_zombie(pid)
+            if pr.status is not None:
+                return None
+        return not run1 and not run2 and cpu1 == cpu2
+
+    if first_deadline < timeout_at:  # the early look
+        b = pair()
+        if b is None:
+            return pr
+        if b:
+            pr.blocked = "yes"
+            return pr
+        pr.status, pr.out, pr.r_open = _wait_until(pid, pfd, r, pr.r_open, pr.out, timeout_at)
+        if pr.status is not None:
+            return pr
+    # alive at timeout_ms: from here on an exit is a slow child
+    pr.slow = True
+    step = max(sample_s, timeout_s / 4.0)
+    while True:
+        b = pair()
+        if b is None:
+            return pr
+        if b:
+            pr.blocked = "yes"
+            return pr
+        now = perf()
+        if now >= hard_at:
+            pr.blocked = "running"
+            return pr
+        pr.status, pr.out, pr.r_open = _wait_until(pid, pfd, r, pr.r_open, pr.out, min(now + step, hard_at))
+        if pr.status is not None:
+            return pr
+        if perf() >= hard_at:  # one last look for the record
+            _run, _cpu, _st, text = _sample(pid)
+            pr.lines.append("+%d ms: %s" % (int((perf() - t_fork) * 1000.0), text))
+            pr.blocked = "running"
+            return pr
 
 
 def _percentile(sorted_seconds, q):
@@ -462,6 +681,12 @@ def run(cfg, result):
     diag_cfg = cfg.get("diag") or {}
     gdb = diag_cfg.get("gdb")
     diag_max = int(diag_cfg.get("max") if diag_cfg.get("max") is not None else 1)
+    hp = {"sample_ms": 100, "early_min_ms": 200, "early_factor": 20, "hard_factor": 5}
+    for k, v in (cfg.get("hang_proof") or {}).items():
+        if k in hp and v is not None:
+            hp[k] = float(v)
+    if hp["hard_factor"] < 1:
+        hp["hard_factor"] = 1.0
     exit_mode = cfg.get("exit") or "_exit"
     if exit_mode not in ("_exit", "exit"):
         raise CaseError("exit must be _exit or exit, not %r" % exit_mode)
@@ -480,10 +705,12 @@ def run(cfg, result):
     module = types.ModuleType(CASE_MODULE)
     module.__file__ = filename
     module.skip = skip
+    module.inside = inside
+    module.iterations = iterations
     sys.modules[CASE_MODULE] = module
     ns = module.__dict__
     snippets = {}
-    for name in ("prelude", "setup", "loop", "child"):
+    for name in ("prelude", "setup", "loop", "child", "precondition", "before_fork"):
         text = cfg.get(name)
         if not text:
             continue
@@ -504,7 +731,7 @@ def run(cfg, result):
         text, fname, first = snippets["prelude"]
         prelude_code = compile(_parse(text, fname, first), fname, "exec")
     fns = {}
-    for name in ("setup", "loop", "child"):
+    for name in ("setup", "loop", "child", "precondition", "before_fork"):
         if name in snippets:
             text, fname, first = snippets[name]
             fns[name] = _as_function(name, text, fname, first, ns)
@@ -521,9 +748,11 @@ def run(cfg, result):
                 return
     except _Skip as e:
         result["skipped"] = str(e) or "skipped"
+        result["mapped"] = _mapped()
         return
     except Exception as e:
         result["error"] = "%s raised %s" % (stage, _format_exc(e, skip_frames=1))
+        result["mapped"] = _mapped()
         return
 
     child = fns["child"]
@@ -531,22 +760,43 @@ def run(cfg, result):
 
     # --- threads (threading is imported only here: see the note at the imports)
     stop = None
-    loop_errors = {"count": 0, "first": None}
-    result["loop_errors"] = loop_errors
+    n_loops = threads_n if loop is not None else 0
+    _INSIDE[:] = [0] * n_loops
+    _ITERS[:] = [0] * n_loops
+    _LAST[:] = [0.0] * n_loops
+    _ERRS[:] = [None] * n_loops
     if threads_n > 0:
         import threading
         stop = threading.Event()
-        errors_lock = threading.Lock()
         for k in range(threads_n):
             if loop is not None:
-                t = threading.Thread(target=_loop_thread, args=(loop, stop, loop_errors, errors_lock),
-                                     name="fm-loop-%d" % k, daemon=True)
+                t = threading.Thread(target=_loop_thread, args=(k, loop, stop), name="fm-loop-%d" % k, daemon=True)
             else:  # no loop: the threads just exist (blocked on an Event) while the parent forks
                 t = threading.Thread(target=stop.wait, name="fm-idle-%d" % k, daemon=True)
             t.start()
             result["threads_started"] += 1
     if warmup_s > 0:
         time.sleep(warmup_s)
+
+    # --- precondition: once, threads running, before the first fork
+    if "precondition" in fns:
+        why = None
+        try:
+            if fns["precondition"]() is False:
+                why = "returned False"
+        except _Skip as e:
+            result["skipped"] = str(e) or "skipped"
+            result["mapped"] = _mapped()
+            return
+        except Exception as e:
+            why = _format_exc(e, skip_frames=1)
+        if why is not None:
+            result["error"] = "precondition failed: %s" % why
+            result["mapped"] = _mapped()
+            return
+    result["mapped"] = _mapped()
+    before_fork = fns.get("before_fork")
+    iters_base = list(_ITERS)  # pressure counts the iterations made during the fork loop only
 
     # Nothing of ours may sit in a stdio buffer that every child would inherit and flush.
     for stream in (sys.stdout, sys.stderr):
@@ -568,6 +818,10 @@ def run(cfg, result):
     result["wait"] = "pidfd" if use_pidfd else ("pipe-poll" if poller is not None else "sleep")
     POLLIN = select.POLLIN if select is not None else 1
     n_ok = n_hang = n_crash = n_wrong = 0
+    n_slow = 0
+    slow_examples = []
+    forks_inside = 0
+    ins = _INSIDE
     failures = []
     ok_ms = []
     diagnosed = 0
@@ -585,7 +839,10 @@ def run(cfg, result):
     perf = time.perf_counter
     sleep = time.sleep
     exit_normally = exit_mode == "exit"
-    first_poll_ms = int(timeout_s * 1000.0) + 1
+    # The first wait ends at the early look (max(early_min_ms, early_factor x median ok child_ms), once 5 children
+    # were ok) or at timeout_ms; the median is refreshed when the ok count doubles, not at every fork.
+    first_wait_s = timeout_s
+    next_median_at = 5
     i = 0
     t_start = now = perf()
     t_end = t_start + seconds
@@ -599,9 +856,21 @@ def run(cfg, result):
                     until = perf() + d * 1e-6
                     while perf() < until:
                         pass
+            if before_fork is not None:
+                try:
+                    before_fork()
+                except Exception as e:
+                    result["error"] = "before_fork raised %s" % _format_exc(e, skip_frames=1)
+                    break
+            if n_ok >= next_median_at:
+                next_median_at = n_ok * 2
+                med = sorted(ok_ms)[len(ok_ms) // 2]
+                first_wait_s = min(timeout_s, max(hp["early_min_ms"] / 1000.0, hp["early_factor"] * med))
             r, w = pipe()  # O_CLOEXEC: not inherited by what the parent's threads exec
             if poller is None:
                 os.set_blocking(r, False)
+            if 1 in ins:
+                forks_inside += 1
             t_fork = perf()
             try:
                 pid = fork()
@@ -628,7 +897,7 @@ def run(cfg, result):
             close(w)
             w = -1
             i += 1
-            deadline = t_fork + timeout_s
+            deadline = t_fork + first_wait_s
             status = None
             out = None
             r_open = True  # no EOF seen on the pipe yet
@@ -648,7 +917,7 @@ def run(cfg, result):
                     poller.register(r, POLLIN)
                     poller.register(pfd, POLLIN)
                     reg_a, reg_b = r, pfd
-                poll_ms = first_poll_ms  # first poll: the fork just returned, no need to read the clock
+                poll_ms = int(first_wait_s * 1000.0) + 1  # first poll: the fork just returned, no need to read the clock
                 while True:
                     events = poller.poll(poll_ms)
                     exited = False
@@ -674,11 +943,20 @@ def run(cfg, result):
                             reg_b = -1
                     remaining = deadline - perf()
                     poll_ms = int(remaining * 1000.0) + 1 if remaining > 0 else 0
-                close(pfd)
-                pfd = -1
             else:
                 status, out = _wait_steps(pid, r, out, deadline)
-                r_open = False  # _wait_steps drained the pipe
+                r_open = status is None  # _wait_steps drained the pipe of an exited child
+            proof = None
+            if status is None:  # alive at the early look or at timeout_ms: prove it blocked, or wait for it
+                proof = _prove(pid, pfd, r, r_open, out, t_fork, deadline, timeout_s, hp)
+                status, out, r_open = proof.status, proof.out, proof.r_open
+                if status is not None and proof.slow:
+                    n_slow += 1
+                    if len(slow_examples) < MAX_FIRST_FAILURES:
+                        slow_examples.append({"iteration": i - 1, "ms": round((perf() - t_fork) * 1000.0, 1)})
+            if pfd >= 0:
+                close(pfd)
+                pfd = -1
             if status is not None:
                 if r_open:  # exited, but the pipe is not at EOF yet (a grandchild holds it?): take what is there
                     out = _drain(r, out)
@@ -696,12 +974,18 @@ def run(cfg, result):
             failure = None
             if status is None:
                 n_hang += 1
-                failure = {"kind": "hang", "signal": None, "status": None,
-                           "message": "still running after %d ms" % int(timeout_s * 1000)}
+                at_ms = int((perf() - t_fork) * 1000.0)
+                if proof.blocked == "yes":
+                    msg = "blocked: no thread running and no CPU time over %d ms, at +%d ms" % (hp["sample_ms"], at_ms)
+                else:
+                    msg = "still running after %d ms (%g x the %d ms timeout): not blocked, no end" \
+                          % (at_ms, hp["hard_factor"], int(timeout_s * 1000))
+                failure = {"kind": "hang", "signal": None, "status": None, "message": msg,
+                           "diag": {"proof": "\n".join(proof.lines), "blocked": proof.blocked}}
                 if diagnosed < diag_max:
                     diagnosed += 1
                     t_diag = perf()
-                    failure["diag"] = _diagnose(pid, gdb)
+                    failure["diag"].update(_diagnose(pid, gdb))
                     t_end += perf() - t_diag  # gdb on a big interpreter takes seconds: not forking time
                 _kill_and_reap(pid)
                 pid = 0
@@ -758,6 +1042,18 @@ def run(cfg, result):
             ok_ms.sort()
             result["child_ms"] = {"median": _percentile(ok_ms, 0.5), "p99": _percentile(ok_ms, 0.99)}
             result["first_failures"] = failures
+            result["slow"] = n_slow
+            result["slow_examples"] = slow_examples
+            t_stop = perf()
+            its = list(_ITERS)
+            result["pressure"] = {
+                "window_ms": result["elapsed_ms"],
+                "threads": [{"iterations": its[k] - iters_base[k],
+                             "last_ms": round((t_stop - _LAST[k]) * 1000.0, 1) if _LAST[k] else None,
+                             "error": _ERRS[k]} for k in range(len(its))],
+                "forks_inside": forks_inside,
+                "forks_sampled": i,
+            }
             if stop is not None:
                 stop.set()
 
