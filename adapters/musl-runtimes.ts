@@ -44,6 +44,7 @@ import { libcFromMaps, proveLibcFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, HarnessResult, LibcProof } from '../src/types.ts';
 import { buildAtomically, PrivateApt, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
+import { lockFile, withLock } from '../src/lock.ts';
 import { installedVersions, LOADER, muslAdapter, muslRuntimeCandidates, type MuslInstall } from './musl.ts';
 
 export type MuslRuntime = 'python' | 'ruby';
@@ -769,28 +770,93 @@ export function buildStatus(cacheDir: string, rt: MuslRuntime, tc: BuildToolchai
 }
 
 // ------------------------------------------------------------------------------------------------------------------
-// libuv (runners/libuv): Debian's libuv1 source, unpacked; the runner builds it with each environment's compiler
+// libuv (runners/libuv): Debian's libuv1 sources, unpacked; the runner builds each with each environment's compiler.
+// Two of them: bookworm's (1.44.2, what Debian 12 programs link), and the one closest to the libuv the host's Node
+// bundles (process.versions.uv: Node 20.20 bundles 1.46.0; Debian has 1.40, 1.44, 1.50, 1.53: the smallest Debian
+// version whose major.minor is not older than Node's, else the newest), each its own column ("libuv 1.50.0 (...)").
 
 export const LIBUV_SOURCE: SourcePackage = { pkg: 'libuv1', suite: SUITE };
 export const LIBUV_PROVISION_NAME = 'libuv';
 const libuvMarker = (cacheDir: string) => path.join(cacheDir, 'libuv', 'source', 'current.json');
+/** Every provisioned libuv source: [{ package, version, dir, upstream, why }], bookworm's first. */
+export const libuvSourcesFile = (cacheDir: string) => path.join(cacheDir, 'libuv', 'source', 'sources.json');
 
-/** Fetch and unpack libuv1 from Debian bookworm into <cache>/libuv/source/ (what runners/libuv reads). */
-export async function provisionLibuvSource(cacheDir: string, log: (l: string) => void): Promise<{ package: string; version: string; dir: string }> {
-  const [s] = fetchSources(cacheDir, [LIBUV_SOURCE], log);
+export interface LibuvSourceEntry {
+  package: string;
+  version: string; // Debian version
+  dir: string;
+  upstream: string; // libuv version, e.g. 1.50.0
+  why: string;
+}
+
+const upstreamOf = (debVersion: string) => debVersion.replace(/^\d+:/, '').replace(/-[^-]*$/, '').replace(/\+dfsg.*$/, '');
+const majorMinor = (v: string) => v.split('.').slice(0, 2).map(Number);
+const mmCompare = (a: string, b: string) => {
+  const [x, y] = [majorMinor(a), majorMinor(b)];
+  return x[0] - y[0] || x[1] - y[1];
+};
+
+/** The libuv1 source versions Debian's suites carry (apt-cache showsrc on the private lists). */
+function debianLibuvVersions(cacheDir: string, log: (l: string) => void): string[] {
+  new PrivateApt(cacheDir).update(log);
+  const dir = path.join(cacheDir, 'apt');
+  const r = capture('apt-cache', [
+    '-o', `Dir::Etc::SourceList=${path.join(dir, 'sources.list')}`, '-o', 'Dir::Etc::SourceParts=/dev/null',
+    '-o', `Dir::State::Lists=${path.join(dir, 'lists')}`, '-o', `Dir::Cache=${path.join(dir, 'cache')}`,
+    '-o', `Dir::State::status=${path.join(dir, 'status')}`, '-o', 'Dir::Cache::pkgcache=pkgcache.bin', '-o', 'Dir::Cache::srcpkgcache=srcpkgcache.bin',
+    'showsrc', LIBUV_SOURCE.pkg,
+  ], { env: cleanBaseEnv(), timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`apt-cache showsrc ${LIBUV_SOURCE.pkg} failed: ${tail(r.stderr || r.error || '', 2)}`);
+  const out = new Set<string>();
+  for (const stanza of r.stdout.split(/\n\s*\n/)) {
+    if (!new RegExp(`^Package:\\s*${LIBUV_SOURCE.pkg}\\s*$`, 'm').test(stanza)) continue;
+    const v = /^Version:\s*(\S+)/m.exec(stanza)?.[1];
+    if (v) out.add(v);
+  }
+  return [...out].sort((a, b) => (debGreater(a, b) ? 1 : debGreater(b, a) ? -1 : 0));
+}
+
+/** The Debian libuv1 version closest to `nodeUv` (Node's bundled libuv): the oldest not older in major.minor, else the newest. */
+export function closestLibuv(versions: string[], nodeUv: string): string | null {
+  if (!versions.length) return null;
+  return versions.find((v) => mmCompare(upstreamOf(v), nodeUv) >= 0) ?? versions[versions.length - 1];
+}
+
+async function provisionOneLibuv(cacheDir: string, s: FetchedSource, why: string, log: (l: string) => void): Promise<LibuvSourceEntry> {
   const root = path.join(cacheDir, 'libuv', 'source', `${s.pkg}-${s.version}`);
   const dir = path.join(root, 'src');
-  const have = readJson<{ version: string; dir: string }>(libuvMarker(cacheDir));
-  if (have?.version === s.version && isFile(path.join(have.dir, 'include', 'uv.h'))) {
-    log(`libuv: ${s.pkg} ${s.version} is provisioned (${have.dir})`);
-    return { package: s.pkg, ...have };
-  }
-  rmSync(root, { recursive: true, force: true });
-  await buildAtomically(root, (tmp) => unpackSource(s, path.join(tmp, 'src')));
-  const marker = { package: s.pkg, version: s.version, dir };
+  if (!isFile(path.join(dir, 'include', 'uv.h'))) {
+    rmSync(root, { recursive: true, force: true });
+    await buildAtomically(root, (tmp) => unpackSource(s, path.join(tmp, 'src')));
+    log(`libuv: ${s.pkg} ${s.version} unpacked in ${dir} (${why})`);
+  } else log(`libuv: ${s.pkg} ${s.version} is provisioned (${dir}; ${why})`);
+  return { package: s.pkg, version: s.version, dir, upstream: upstreamOf(s.version), why };
+}
+
+/**
+ * Fetch and unpack libuv1 from Debian bookworm into <cache>/libuv/source/ (current.json, what runners/libuv used
+ * first), and the Debian libuv1 closest to the host Node's bundled libuv (sources.json lists both).
+ */
+export async function provisionLibuvSource(cacheDir: string, log: (l: string) => void): Promise<{ package: string; version: string; dir: string }> {
+  const [s] = fetchSources(cacheDir, [LIBUV_SOURCE], log);
+  const first = await provisionOneLibuv(cacheDir, s, `Debian ${SUITE}`, log);
+  const marker = { package: first.package, version: first.version, dir: first.dir };
   writeFileSync(libuvMarker(cacheDir) + '.tmp', JSON.stringify(marker, null, 1) + '\n');
   renameSync(libuvMarker(cacheDir) + '.tmp', libuvMarker(cacheDir));
-  log(`libuv: ${s.pkg} ${s.version} unpacked in ${dir} (the libuv runner builds it with each environment's compiler)`);
+  const entries = [first];
+  const nodeUv = process.versions.uv;
+  const want = closestLibuv(debianLibuvVersions(cacheDir, log), nodeUv);
+  if (want && want !== s.version) {
+    // its own download directory: fetchSources keeps one version per package
+    const dl = path.join(cacheDir, 'libuv', 'debsrc', want.replace(/[^\w.+-]/g, '_'));
+    mkdirSync(dl, { recursive: true });
+    new PrivateApt(cacheDir).source(`${LIBUV_SOURCE.pkg}=${want}`, dl, log);
+    const got = newestDsc(dl, LIBUV_SOURCE.pkg);
+    if (!got) throw new Error(`apt-get source ${LIBUV_SOURCE.pkg}=${want} left no .dsc in ${dl}`);
+    entries.push(await provisionOneLibuv(cacheDir, got, `the Debian libuv1 closest to the libuv ${nodeUv} that Node ${process.versions.node} bundles`, log));
+  } else if (want) log(`libuv: Debian ${SUITE}'s libuv1 is also the one closest to Node ${process.versions.node}'s bundled libuv ${nodeUv}`);
+  writeFileSync(libuvSourcesFile(cacheDir) + '.tmp', JSON.stringify(entries, null, 1) + '\n');
+  renameSync(libuvSourcesFile(cacheDir) + '.tmp', libuvSourcesFile(cacheDir));
   return marker;
 }
 
@@ -798,11 +864,12 @@ export const muslRuntimesAdapter: Adapter = {
   name: 'musl-runtimes',
 
   async provision(what, opts, log) {
-    if (what.includes(LIBUV_PROVISION_NAME)) await provisionLibuvSource(opts.cacheDir, log);
+    if (what.includes(LIBUV_PROVISION_NAME))
+      await withLock(lockFile(opts.cacheDir, 'provision-libuv'), 'provisioning the libuv source', log, () => provisionLibuvSource(opts.cacheDir, log));
     const wanted = MUSL_RUNTIMES.filter((rt) => what.includes(`musl-${rt}`));
     if (!wanted.length) return;
     if (process.arch !== 'x64') throw new Error(`musl-runtimes: x86_64 only (${LOADER}); this machine is ${process.arch}`);
-    for (const rt of wanted) await provisionRuntime(rt, opts, log);
+    for (const rt of wanted) await withLock(lockFile(opts.cacheDir, `provision-musl-${rt}`), `building musl-${rt}`, log, () => provisionRuntime(rt, opts, log));
   },
 
   // the interpreters run in the musl adapter's environments
@@ -813,9 +880,10 @@ export const muslRuntimesAdapter: Adapter = {
   async status(opts) {
     const tc = buildToolchain(opts.cacheDir);
     const uv = readJson<{ version: string; dir: string }>(libuvMarker(opts.cacheDir));
+    const all = (readJson<LibuvSourceEntry[]>(libuvSourcesFile(opts.cacheDir)) ?? []).filter((e) => isFile(path.join(e.dir, 'include', 'uv.h')));
     const libuv: AdapterStatus = uv && isFile(path.join(uv.dir, 'include', 'uv.h'))
-      ? { id: 'libuv', state: 'available', detail: `libuv1 ${uv.version} source in ${uv.dir} (the libuv runner builds it with each environment's C compiler, needs cmake)` }
-      : { id: 'libuv', state: 'provisionable', detail: `the libuv1 source from Debian ${SUITE} for the libuv runner: npx forkmatrix provision libuv` };
+      ? { id: 'libuv', state: 'available', detail: `libuv1 ${all.length ? all.map((e) => `${e.version} (${e.why})`).join(', ') : uv.version} source in ${path.dirname(path.dirname(uv.dir))} (the libuv runner builds each with each environment's C compiler, needs cmake)${all.length < 2 ? `; npx forkmatrix provision libuv adds the Debian libuv1 closest to Node's bundled ${process.versions.uv}` : ''}` }
+      : { id: 'libuv', state: 'provisionable', detail: `the libuv1 sources from Debian ${SUITE} and the one closest to Node's bundled libuv ${process.versions.uv}, for the libuv runner: npx forkmatrix provision libuv` };
     return [...MUSL_RUNTIMES.map((rt) => buildStatus(opts.cacheDir, rt, tc)), libuv];
   },
 };

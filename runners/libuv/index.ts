@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capture, cleanBaseEnv, runGrouped } from '../../src/proc.ts';
-import type { Runner, RunnerContext } from '../../src/types.ts';
+import type { RuntimeInstance, Runner, RunnerContext } from '../../src/types.ts';
 import { CFLAGS, composeC } from '../libc/index.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -28,12 +28,58 @@ export interface LibuvSource {
 export const libuvSourceMarker = (cacheDir: string) => path.join(cacheDir, 'libuv', 'source', 'current.json');
 
 export function libuvSource(cacheDir: string): LibuvSource | null {
-  try {
-    const s = JSON.parse(readFileSync(libuvSourceMarker(cacheDir), 'utf8')) as LibuvSource;
-    return existsSync(path.join(s.dir, 'include', 'uv.h')) && existsSync(path.join(s.dir, 'CMakeLists.txt')) ? s : null;
-  } catch {
-    return null;
+  return libuvSources(cacheDir)[0] ?? null;
+}
+
+const usable = (s: LibuvSource) => existsSync(path.join(s.dir, 'include', 'uv.h')) && existsSync(path.join(s.dir, 'CMakeLists.txt'));
+
+/**
+ * Every provisioned libuv source, Debian bookworm's first: <cache>/libuv/source/sources.json (bookworm's and the
+ * Debian libuv1 closest to the libuv the host's Node bundles), or current.json alone (an older provision).
+ */
+export function libuvSources(cacheDir: string): LibuvSource[] {
+  const read = (f: string): unknown => {
+    try {
+      return JSON.parse(readFileSync(f, 'utf8'));
+    } catch {
+      return null;
+    }
+  };
+  const all = read(path.join(cacheDir, 'libuv', 'source', 'sources.json'));
+  if (Array.isArray(all)) {
+    const ok = (all as LibuvSource[]).filter((s) => s && typeof s.dir === 'string' && usable(s));
+    if (ok.length) return ok;
   }
+  const one = read(libuvSourceMarker(cacheDir)) as LibuvSource | null;
+  return one && typeof one.dir === 'string' && usable(one) ? [one] : [];
+}
+
+/** The upstream version of a source ("1.44.2"), from its header, else from the Debian version. */
+export const sourceVersion = (s: LibuvSource) => uvHeaderVersion(s.dir) ?? s.version.replace(/-[^-]*$/, '');
+
+/**
+ * The sources a run uses: all of them, or those FORKMATRIX_LIBUV names (comma-separated version prefixes, e.g.
+ * "1.50" or "1.44.2,1.50"; "node": the one closest to this Node's bundled libuv).
+ */
+export function selectedLibuvSources(cacheDir: string, want = process.env.FORKMATRIX_LIBUV): LibuvSource[] {
+  const all = libuvSources(cacheDir);
+  if (!want || !want.trim()) return all;
+  const keys = want.split(',').map((k) => k.trim()).filter(Boolean);
+  return all.filter((s, i) => keys.some((k) => (k === 'node' ? i === all.length - 1 && all.length > 1 : sourceVersion(s).startsWith(k))));
+}
+
+/** One runtime instance per selected libuv source, made from the environment's C compiler instance. */
+export function libuvInstances(cc: RuntimeInstance, cacheDir: string): RuntimeInstance[] {
+  const srcs = selectedLibuvSources(cacheDir);
+  if (!srcs.length) return [{ ...cc, runtime: 'libuv', version: `not provisioned (${cc.version})` }];
+  return srcs.map((s) => ({ ...cc, runtime: 'libuv', version: `${sourceVersion(s)} (${cc.version})` }));
+}
+
+/** The source an instance was made from (its version label starts with the libuv version). */
+function sourceFor(cacheDir: string, instanceVersion: string): LibuvSource | null {
+  const all = libuvSources(cacheDir);
+  const v = /^\d+\.\d+\.\d+/.exec(instanceVersion)?.[0];
+  return (v && all.find((s) => sourceVersion(s) === v)) || all[0] || null;
 }
 
 /** libuv's version from its header (uv/version.h), e.g. "1.44.2". */
@@ -72,7 +118,7 @@ const building = new Map<string, Promise<BuiltLibuv | { skip: string } | { error
 
 /** libuv built with the compiler `cc` (static, -fPIC), cached by compiler + source version. */
 export function ensureLibuv(ctx: Pick<RunnerContext, 'runtime' | 'cacheDir'>): Promise<BuiltLibuv | { skip: string } | { error: string }> {
-  const src = libuvSource(ctx.cacheDir);
+  const src = sourceFor(ctx.cacheDir, ctx.runtime.version);
   if (!src) return Promise.resolve({ skip: 'the libuv source is not provisioned (npx forkmatrix provision libuv)' });
   const cmake = which('cmake');
   if (!cmake) return Promise.resolve({ skip: 'no cmake to build libuv with (as root: apt-get install cmake)' });
@@ -127,10 +173,12 @@ export const libuvRunner: Runner = {
   language: 'c',
   builtOn: {
     runtime: 'libc',
+    // One instance per environment (src/run.ts planCells maps instance() 1:1): the first selected source, i.e.
+    // Debian bookworm's unless FORKMATRIX_LIBUV picks another (FORKMATRIX_LIBUV=node: the one closest to Node's
+    // bundled libuv). libuvInstances() gives every provisioned version, one column each, once planCells accepts
+    // an array here.
     instance(cc, cacheDir) {
-      const src = libuvSource(cacheDir);
-      const uv = src ? (uvHeaderVersion(src.dir) ?? src.version) : 'not provisioned';
-      return { ...cc, runtime: 'libuv', version: `${uv} (${cc.version})` };
+      return libuvInstances(cc, cacheDir)[0];
     },
   },
   async prepare(c, ctx) {
