@@ -8,7 +8,8 @@
 // seed; a cell records its slices (`rounds`) and the seed of the one that failed, so a failure can be replayed.
 
 import { QUICK } from './budget.ts';
-import { ruleOfThree, wilson } from './stats.ts';
+import { cellFromEvidence, evidenceOfCell } from './cell.ts';
+import { addEvidence } from './verdict.ts';
 import type { CaseDef, CellResult } from './types.ts';
 
 /** A slice shorter than this is not worth a harness start. */
@@ -32,7 +33,8 @@ export class Bank {
 
 /** The next slice an uncertain cell may get (within its case's full budget), or null when it has had enough. */
 export function nextSlice(c: CaseDef, cell: CellResult): { forks: number; seconds: number } | null {
-  if (cell.verdict !== 'pass') return null;
+  // a pass, or a cell with no failure yet that is inconclusive only for want of forks or processes
+  if (cell.verdict !== 'pass' && !(cell.verdict === 'inconclusive' && cell.failures === 0 && /^no failure in/.test(cell.reason ?? ''))) return null;
   const forks = Math.min(QUICK.forks, c.forks - cell.forks);
   const seconds = Math.min(QUICK.seconds, c.seconds - cell.elapsed_ms / 1000);
   return forks > 0 && seconds >= MIN_SLICE_S ? { forks, seconds } : null;
@@ -43,30 +45,21 @@ export function mostUncertain<T extends { cell: CellResult }>(xs: T[]): T | unde
   return xs.reduce<T | undefined>((best, x) => (!best || x.cell.forks < best.cell.forks ? x : best), undefined);
 }
 
-/** One cell from two slices of it: counts add up, the first failure and its seed win. */
-export function mergeRounds(a: CellResult, b: CellResult): CellResult {
+/** One cell from two slices of it: the evidence adds up and is judged again (src/verdict.ts); the first failure and its seed win. */
+export function mergeRounds(c: Pick<CaseDef, 'threads' | 'known' | 'found'>, a: CellResult, b: CellResult): CellResult {
   if (b.verdict === 'skip' || b.verdict === 'error') return a; // a later slice that could not run adds nothing
-  const counts = { ok: a.counts.ok + b.counts.ok, hang: a.counts.hang + b.counts.hang, crash: a.counts.crash + b.counts.crash, wrong: a.counts.wrong + b.counts.wrong };
-  const forks = a.forks + b.forks;
-  const failures = a.failures + b.failures;
   const decider = a.failures ? a : b.failures ? b : a;
-  const shift = (f: CellResult['first_failure']) => (f && decider === b && f.elapsed_ms != null ? { ...f, elapsed_ms: f.elapsed_ms + a.elapsed_ms } : f);
+  const shift = (f: CellResult['first_failure']) => (f && f.elapsed_ms != null ? { ...f, elapsed_ms: f.elapsed_ms + a.elapsed_ms } : f);
+  const eb = evidenceOfCell(b);
+  eb.first_failures = eb.first_failures.map((f) => shift(f)!);
+  const ev = addEvidence(evidenceOfCell(a), eb);
+  if (decider === b) ev.first_failures = [...eb.first_failures, ...evidenceOfCell(a).first_failures].slice(0, 8);
   const rounds = [...(a.rounds ?? [{ seed: a.seed, forks: a.forks, failures: a.failures, elapsed_ms: a.elapsed_ms }]), { seed: b.seed, forks: b.forks, failures: b.failures, elapsed_ms: b.elapsed_ms }];
+  const merged = cellFromEvidence(c, a, ev, a.libc, a.runtime_version, { child_ms: b.forks > a.forks ? b.child_ms : a.child_ms, reruns: [...(a.reruns ?? []), ...(b.reruns ?? [])] });
   return {
-    ...a,
-    verdict: failures ? 'fail' : 'pass',
-    kind: decider.kind,
-    known: decider.known,
-    forks, failures, counts,
-    rate: forks ? failures / forks : 0,
-    interval: wilson(failures, forks),
-    missable: failures ? null : ruleOfThree(forks),
+    ...merged,
     seed: decider.seed,
     replay: decider.replay,
-    elapsed_ms: a.elapsed_ms + b.elapsed_ms,
-    child_ms: b.forks > a.forks ? b.child_ms : a.child_ms,
-    first_failure: shift(decider.first_failure),
-    failures_seen: [...a.failures_seen, ...b.failures_seen.map(shift)].filter((f): f is NonNullable<typeof f> => !!f).slice(0, 8),
     budget: { forks: a.budget.forks + b.budget.forks, seconds: a.budget.seconds + b.budget.seconds, timeout_ms: a.budget.timeout_ms },
     rounds,
   };

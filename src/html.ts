@@ -11,7 +11,7 @@ const esc = (s: unknown) =>
 const linkify = (s: string) => esc(s).replace(/https?:\/\/[^\s<)"]+/g, (u) => `<a href="${u}">${u}</a>`);
 
 export function cellClass(c: CellResult): string {
-  if (c.verdict === 'fail') return c.known ? 'known' : `fail-${c.level}`;
+  if (c.verdict === 'fail') return c.known ? 'known' : c.found ? 'found' : `fail-${c.level}`;
   return c.verdict;
 }
 
@@ -20,14 +20,21 @@ const slug = (s: string) => s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '
 function detail(c: CellResult): string {
   const f = c.first_failure;
   const rows: [string, string][] = [
-    ['verdict', `${c.verdict}${c.kind ? ` (${c.kind})` : ''}${c.known ? ` — known: ${linkify(c.known.cite)}` : ''}`],
+    ['verdict', `${c.verdict}${c.kind ? ` (${c.kind})` : ''}${c.known ? ` — known${c.known.fixed_in ? `, fixed in ${esc(c.known.fixed_in)}` : ''}: ${linkify(c.known.cite)}` : ''}${c.found ? ` — <strong>found here</strong> (no upstream report yet): ${esc(c.found.measured)}${c.found.report ? ` <a href="../../${esc(c.found.report)}">report</a>` : ''}` : ''}`],
     ['promise level', esc(c.level)],
   ];
-  if (c.verdict === 'skip' || c.verdict === 'error') rows.push(['reason', `<pre>${esc(c.reason)}</pre>`]);
-  else {
+  if (c.verdict === 'skip' || c.verdict === 'error' || c.verdict === 'inconclusive') rows.push(['reason', `<pre>${esc(c.reason)}</pre>`]);
+  if (c.verdict !== 'skip' && c.verdict !== 'error') {
     rows.push(['forks', `${c.forks} (ok ${c.counts.ok}, hang ${c.counts.hang}, crash ${c.counts.crash}, wrong ${c.counts.wrong})`]);
     rows.push(['failure rate', `${(c.rate * 100).toPrecision(3)}% (95% interval ${(c.interval[0] * 100).toPrecision(2)}%–${(c.interval[1] * 100).toPrecision(2)}%)`]);
     if (c.missable != null) rows.push(['could have missed', `rates above ${(c.missable * 100).toPrecision(2)}% are excluded at 95% (rule of three)`]);
+    if (c.processes) rows.push(['processes', `${c.processes} fresh harness process${c.processes === 1 ? '' : 'es'}`]);
+    if (c.pressure?.threads) {
+      const p = c.pressure;
+      const inside = p.forks_sampled ? ` · at ${p.forks_inside} of ${p.forks_sampled} forks (${Math.round((100 * p.forks_inside) / p.forks_sampled)}%) a thread was inside its loop body` : '';
+      rows.push(['pressure', esc(`${p.threads} threads, ${p.iterations.reduce((a, b) => a + b, 0)} loop iterations in ${Math.round(p.window_ms)} ms; slowest thread ${p.min_rate != null ? Math.round(p.min_rate) : '?'}/s${inside}`)]);
+    }
+    if (c.slow) rows.push(['slow children', `${c.slow} outlived the timeout while still running, then finished (not hangs)`]);
     if (c.child_ms?.median != null) rows.push(['child latency', `median ${c.child_ms.median.toFixed(2)} ms, p99 ${c.child_ms.p99?.toFixed(2)} ms`]);
   }
   rows.push(['libc', c.libc ? esc(`${c.libc.name} ${c.libc.version} — ${c.libc.path}`) : 'not proved']);
@@ -41,6 +48,7 @@ function detail(c: CellResult): string {
     if (bt) rows.push(['stuck in', `<code>${esc(bt)}</code>`]);
     for (const [k, v] of Object.entries(f.diag ?? {})) if (v) rows.push([k, `<pre>${esc(v)}</pre>`]);
   }
+  if (c.reruns?.length) rows.push(['harness re-runs', `<pre>${esc(c.reruns.join('\n'))}</pre>`]);
   rows.push(['environment', `<pre>${esc(Object.entries(c.clean_env ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'))}</pre>`]);
   return `<table class="d">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>`;
 }
@@ -90,7 +98,7 @@ table.m{border-collapse:collapse;margin-bottom:2em}
 .m thead th{position:sticky;top:0;background:#f4f4f4;font-size:12px}
 tr.fam th{background:#eef;font-weight:600}
 td.pass,.legend .pass{background:#d9f2d9} td summary{white-space:nowrap} th.name summary{white-space:nowrap} td.fail-guaranteed{background:#e53935;color:#fff} td.fail-libc{background:#fb8c00;color:#111}
-td.fail-none{background:#cfd8e3} td.known{background:#fff3b0} td.skip{background:#f2f2f2;color:#666} td.error{background:#d1b3ff}
+td.fail-none{background:#cfd8e3} td.known{background:#fff3b0} td.found{background:#80deea} td.inconclusive{background:#fafafa;color:#777;font-style:italic} td.skip{background:#f2f2f2;color:#666} td.error{background:#d1b3ff}
 td details[open]{background:#fff;color:#111;position:relative;z-index:2;min-width:32em;box-shadow:0 2px 8px #0004;padding:4px}
 pre{white-space:pre-wrap;max-height:24em;overflow:auto;background:#f7f7f7;padding:4px;margin:2px 0;font-size:12px}
 table.d th{text-align:right;padding-right:8px;white-space:nowrap;vertical-align:top} .lvl{font-size:11px;padding:0 4px;border-radius:3px;background:#eee}
@@ -101,9 +109,9 @@ table.d th{text-align:right;padding-right:8px;white-space:nowrap;vertical-align:
 </style></head><body>
 <h1>${esc(title)}</h1>
 <p>Each cell is one case (row) under one environment and runtime (column): what the child of a multithreaded parent could do after <code>fork()</code>, counted over many real forks. Generated ${esc(m.generated)} from ${m.sources.length} TAP stream(s).</p>
-<p class="legend"><span class="pass">pass</span><span class="fail-guaranteed" style="background:#e53935;color:#fff">broken guarantee</span><span style="background:#fb8c00">fails (libc-dependent promise)</span><span style="background:#fff3b0">known failure, cited</span><span style="background:#cfd8e3">recorded, no promise</span><span style="background:#f2f2f2">skipped here</span><span style="background:#d1b3ff">case/harness error</span> — cells read <em>kind failures/forks</em>.</p>
+<p class="legend"><span class="pass">pass</span><span class="fail-guaranteed" style="background:#e53935;color:#fff">broken guarantee</span><span style="background:#fb8c00">fails (libc-dependent promise)</span><span style="background:#fff3b0">known failure (upstream source)</span><span style="background:#80deea">found here (no upstream report yet)</span><span style="background:#fafafa;font-style:italic">inconclusive</span><span style="background:#cfd8e3">recorded, no promise</span><span style="background:#f2f2f2">skipped here</span><span style="background:#d1b3ff">case/harness error</span> — cells read <em>kind failures/forks</em>.</p>
 <h2>Summary</h2>${summary}
-<form class="filters" onsubmit="return false"><label>runtime <select id="f-rt"><option value="">all</option>${opts(runtimes)}</select></label><label>environment <select id="f-env"><option value="">all</option>${opts(libcs)}</select></label><label>verdict <select id="f-v"><option value="">all</option>${opts(['fail', 'pass', 'skip', 'error'])}</select></label><label>case <input id="f-q" type="search" placeholder="text"></label></form>
+<form class="filters" onsubmit="return false"><label>runtime <select id="f-rt"><option value="">all</option>${opts(runtimes)}</select></label><label>environment <select id="f-env"><option value="">all</option>${opts(libcs)}</select></label><label>verdict <select id="f-v"><option value="">all</option>${opts(['fail', 'pass', 'inconclusive', 'skip', 'error'])}</select></label><label>case <input id="f-q" type="search" placeholder="text"></label></form>
 ${body}
 ${m.problems.length ? `<h2>Problems reading the results</h2><ul>${m.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>` : ''}
 <script>

@@ -5,7 +5,9 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readStream } from './tap.ts';
 import { compareVersions } from './schema.ts';
-import { fmtRate, ruleOfThree, wilson } from './stats.ts';
+import { fmtRate } from './stats.ts';
+import { cellFromEvidence, evidenceOfCell } from './cell.ts';
+import { addEvidence } from './verdict.ts';
 import type { CellResult, LibcProof, PromiseLevel, RuntimeName } from './types.ts';
 
 export interface Column {
@@ -35,6 +37,9 @@ export interface EnvSummary {
   hold: number;
   fail: number;
   known: number;
+  /** failures measured here with no upstream report (findings) */
+  found: number;
+  inconclusive: number;
   skip: number;
   error: number;
 }
@@ -57,30 +62,28 @@ export function columnId(c: Pick<CellResult, 'env' | 'runtime' | 'runtime_versio
 }
 
 function verdictRank(v: string): number {
-  return ({ fail: 3, pass: 2, error: 1, skip: 0 } as Record<string, number>)[v] ?? 0;
+  return ({ fail: 4, pass: 3, inconclusive: 2, error: 1, skip: 0 } as Record<string, number>)[v] ?? 0;
 }
 
-/** Merge two results of the same cell (shards, repeated runs, other machines with the same environment). */
+/**
+ * Merge two results of the same cell (shards, repeated runs, other machines with the same environment): the
+ * evidence adds up and is judged again by the same rules (src/verdict.ts), so three single-process results of 100
+ * forks make a pass where each alone was inconclusive.
+ */
 export function mergeCells(a: CellResult, b: CellResult): CellResult {
   if (a.verdict === 'skip' || a.verdict === 'error') if (verdictRank(b.verdict) > verdictRank(a.verdict)) return b;
   if (b.verdict === 'skip' || b.verdict === 'error') return a;
-  const forks = a.forks + b.forks;
-  const failures = a.failures + b.failures;
-  const first = a.first_failure ?? b.first_failure;
+  const ea = evidenceOfCell(a);
+  const ev = addEvidence(ea, evidenceOfCell(b));
+  ev.first_failures = a.first_failure ? ev.first_failures : [...(b.failures_seen ?? []), ...(a.failures_seen ?? [])].slice(0, 8);
+  const c = {
+    threads: Math.max(a.pressure?.threads ?? 0, b.pressure?.threads ?? 0),
+    known: [a.known, b.known].filter((k): k is NonNullable<typeof k> => !!k),
+    found: [a.found, b.found].filter((k): k is NonNullable<typeof k> => !!k),
+  };
+  const merged = cellFromEvidence(c, a, ev, a.libc, a.runtime_version, { child_ms: a.child_ms ?? b.child_ms, reruns: [...(a.reruns ?? []), ...(b.reruns ?? [])] });
   return {
-    ...a,
-    verdict: failures ? 'fail' : 'pass',
-    kind: a.kind ?? b.kind,
-    known: a.known ?? b.known,
-    forks,
-    failures,
-    counts: { ok: a.counts.ok + b.counts.ok, hang: a.counts.hang + b.counts.hang, crash: a.counts.crash + b.counts.crash, wrong: a.counts.wrong + b.counts.wrong },
-    rate: forks ? failures / forks : 0,
-    interval: wilson(failures, forks),
-    missable: failures ? null : ruleOfThree(forks),
-    elapsed_ms: a.elapsed_ms + b.elapsed_ms,
-    first_failure: first,
-    failures_seen: [...(a.failures_seen ?? []), ...(b.failures_seen ?? [])].slice(0, 5),
+    ...merged,
     seed: a.first_failure ? a.seed : b.first_failure ? b.seed : a.seed,
     replay: a.first_failure ? a.replay : b.first_failure ? b.replay : a.replay,
   };
@@ -103,16 +106,18 @@ export function buildMatrix(cells: CellResult[], sources: string[] = [], problem
   const cols = [...columns.values()].sort(compareColumns);
   const rws = [...rows.values()].sort((a, b) => RT_ORDER.indexOf(a.runtime) - RT_ORDER.indexOf(b.runtime) || a.family.localeCompare(b.family) || a.id.localeCompare(b.id));
   const summary: EnvSummary[] = cols.map((col) => {
-    const s: EnvSummary = { column: col.id, runtime: col.runtime, judged: 0, hold: 0, fail: 0, known: 0, skip: 0, error: 0 };
+    const s: EnvSummary = { column: col.id, runtime: col.runtime, judged: 0, hold: 0, fail: 0, known: 0, found: 0, inconclusive: 0, skip: 0, error: 0 };
     for (const r of rws) {
       const c = grid[r.key]?.[col.id];
       if (!c) continue;
       if (c.verdict === 'skip') s.skip++;
       else if (c.verdict === 'error') s.error++;
+      else if (c.verdict === 'inconclusive') s.inconclusive++;
       else if (c.level !== 'none') {
         s.judged++;
         if (c.verdict === 'pass') s.hold++;
         else if (c.known) s.known++;
+        else if (c.found) s.found++;
         else s.fail++;
       }
     }
@@ -167,7 +172,9 @@ export function cellLabel(c: CellResult | undefined): string {
     case 'pass':
       return `pass ${c.failures}/${c.forks}`;
     case 'fail':
-      return `${c.known ? 'known ' : c.level === 'none' ? 'seen ' : ''}${c.kind ?? 'fail'} ${c.failures}/${c.forks}`;
+      return `${c.known ? 'known ' : c.found ? 'found ' : c.level === 'none' ? 'seen ' : ''}${c.kind ?? 'fail'} ${c.failures}/${c.forks}${c.known?.fixed_in ? ` (fixed in ${c.known.fixed_in})` : ''}`;
+    case 'inconclusive':
+      return `inconclusive ${c.failures}/${c.forks}`;
     case 'skip':
       return 'skip';
     case 'error':
@@ -175,21 +182,22 @@ export function cellLabel(c: CellResult | undefined): string {
   }
 }
 
-const MD_MARK: Record<string, string> = { pass: '✅', fail: '❌', known: '🟨', none: '⚪', skip: '⏭️', error: '💥' };
+const MD_MARK: Record<string, string> = { pass: '✅', fail: '❌', known: '🟨', found: '🔎', none: '⚪', inconclusive: '❔', skip: '⏭️', error: '💥' };
 
 function mark(c: CellResult): string {
-  if (c.verdict === 'fail') return c.known ? MD_MARK.known : c.level === 'none' ? MD_MARK.none : MD_MARK.fail;
+  if (c.verdict === 'fail') return c.known ? MD_MARK.known : c.found ? MD_MARK.found : c.level === 'none' ? MD_MARK.none : MD_MARK.fail;
   return MD_MARK[c.verdict];
 }
 
 export function summaryLine(s: EnvSummary): string {
-  const extra = [s.known && `${s.known} known`, s.skip && `${s.skip} skipped`, s.error && `${s.error} error${s.error === 1 ? '' : 's'}`].filter(Boolean).join(', ');
+  const extra = [s.known && `${s.known} known`, s.found && `${s.found} found here`, s.inconclusive && `${s.inconclusive} inconclusive`, s.skip && `${s.skip} skipped`, s.error && `${s.error} error${s.error === 1 ? '' : 's'}`].filter(Boolean).join(', ');
   return `${s.column}: ${s.hold} of ${s.judged} ${s.runtime} promises hold${extra ? ` (${extra})` : ''}`;
 }
 
 export function toMarkdown(m: Matrix): string {
   let out = `# forkmatrix results\n\nGenerated ${m.generated} from ${m.sources.length} TAP stream(s).\n\n`;
-  out += `Legend: ✅ pass (failures/forks) · ❌ fail of a promise (hang, crash, wrong) · 🟨 known failure (cited) · ⚪ outcome recorded, no promise · ⏭️ skipped here · 💥 harness or case error\n\n`;
+  out += `Legend: ✅ pass (failures/forks, >= 300 forks over >= 3 processes, pressure proved) · ❌ fail of a promise (hang, crash, wrong) · 🟨 known failure (an upstream source says so) · 🔎 found here (measured by forkmatrix, no upstream report yet) · ⚪ outcome recorded, no promise · ❔ inconclusive (too few forks or processes, or no pressure at the forks) · ⏭️ skipped here · 💥 harness or case error\n\n`;
+  out += findingsMarkdown(m);
   out += `## Summary\n\n${m.summary.map((s) => `- ${summaryLine(s)}`).join('\n')}\n`;
   for (const rt of RT_ORDER) {
     const cols = m.columns.filter((c) => c.runtime === rt);
@@ -209,8 +217,8 @@ export function toMarkdown(m: Matrix): string {
     out += `\n## Failures and errors\n\n`;
     for (const c of failed) {
       const f = c.first_failure;
-      const what = c.verdict === 'error' ? `error: ${firstLine(c.reason)}` : `${c.kind} ${c.failures}/${c.forks}, first at fork ${f?.iteration}: ${firstLine(f?.message)}`;
-      out += `- **${c.case}** on ${columnId(c)}: ${what}${c.known ? ` (known: ${c.known.cite})` : ''}. Replay: \`${c.replay}\`\n`;
+      const what = c.verdict === 'error' ? `error: ${errorLine(c.reason)}` : `${c.kind} ${c.failures}/${c.forks}, first at fork ${f?.iteration}: ${errorLine(f?.message)}`;
+      out += `- **${c.case}** on ${columnId(c)}: ${what}${c.known ? ` (known: ${c.known.cite})` : c.found ? ` (found here: ${c.found.measured})` : ''}. Replay: \`${c.replay}\`\n`;
       const bt = backtraceSummary(c);
       if (bt) out += `  - stuck in: \`${bt}\`\n`;
     }
@@ -218,8 +226,35 @@ export function toMarkdown(m: Matrix): string {
   return out;
 }
 
-function firstLine(s: string | null | undefined): string {
-  return (s ?? '').trim().split('\n').filter(Boolean).slice(-1)[0]?.slice(0, 200).replace(/\|/g, '\\|') ?? '';
+/**
+ * The line of a failure message that says what went wrong: the exception line of a traceback or backtrace (Python
+ * prints it last, Ruby first: `file:line:in 'x': message (Class)`), else the first line.
+ */
+export function errorLine(s: string | null | undefined): string {
+  const lines = (s ?? '').trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const frame = /^(File ".*", line \d+|from .*:\d+:in |\s*at |Traceback \(most recent call last\)|\^+$|#\d+ )/;
+  const ruby = lines.find((l) => /:\d+:in [`'].*': .+\(\w+(::\w+)*\)$/.test(l));
+  const exc = ruby ?? [...lines].reverse().find((l) => /^[\w.]*(Error|Exception|Warning|Interrupt|Exit)\b.*:|^\w+(\.\w+)*: /.test(l)) ?? lines.find((l) => !frame.test(l)) ?? lines[0] ?? '';
+  return exc.slice(0, 300).replace(/\|/g, '\\|');
+}
+
+/** Findings first: every failure measured here with no upstream report, grouped by case, with where it was seen. */
+export function findingsMarkdown(m: Matrix): string {
+  const byCase = new Map<string, CellResult[]>();
+  for (const r of m.rows) for (const col of m.columns) {
+    const c = m.cells[r.key]?.[col.id];
+    if (c?.verdict === 'fail' && c.found) byCase.set(r.key, [...(byCase.get(r.key) ?? []), c]);
+  }
+  if (!byCase.size) return '';
+  let out = `## Findings (found here, no upstream report yet)\n\n`;
+  for (const [key, cells] of byCase) {
+    const f = cells[0].found!;
+    const where = cells.map((c) => `${columnId(c)} ${c.kind} ${c.failures}/${c.forks}`).join('; ');
+    out += `- **${key}**: ${f.measured}${f.report ? ` ([report](../../${f.report}))` : ''}. Seen: ${where}. Replay: \`${cells[0].replay}\`\n`;
+    const bt = backtraceSummary(cells[0]);
+    if (bt) out += `  - stuck in: \`${bt}\`\n`;
+  }
+  return out + '\n';
 }
 
 /** "__lll_lock_wait <- __tz_convert <- localtime_r" from a gdb backtrace of the child's first thread. */
@@ -246,7 +281,7 @@ export function toJSON(m: Matrix): string {
 export function toTerminal(m: Matrix, color: boolean): string {
   const paint = (c: CellResult | undefined, s: string) => {
     if (!color || !c) return s;
-    const code = c.verdict === 'pass' ? 32 : c.verdict === 'fail' ? (c.known || c.level === 'none' ? 33 : 31) : c.verdict === 'error' ? 35 : 90;
+    const code = c.verdict === 'pass' ? 32 : c.verdict === 'fail' ? (c.known || c.level === 'none' ? 33 : c.found ? 36 : 31) : c.verdict === 'error' ? 35 : 90;
     return `\x1b[${code}m${s}\x1b[0m`;
   };
   let out = '';

@@ -4,7 +4,7 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import path from 'node:path';
 import { compareVersions } from './util.ts';
-import { LEVELS, RUNTIMES, FAIL_KINDS, type CaseDef, type Known, type RuntimeName } from './types.ts';
+import { LEVELS, RUNTIMES, FAIL_KINDS, type CaseDef, type Found, type Known, type RuntimeName, type Scope } from './types.ts';
 
 export interface Problem {
   file: string;
@@ -112,6 +112,45 @@ function textLine(ctx: Ctx, n: Node | null | undefined): number {
 
 const KNOWN_VERSIONS_RE = /^(<=|>=|<|>|=)?\s*\d+(\.\d+)*$/;
 
+const SCOPE_KEYS = { libc: false, versions: false, runtime_versions: false, fixed_in: false, verdict: true } as const;
+const VERSION_RE = /^\d+(\.\d+)*$/;
+const boundsCheck: Check = (v) => (String(v ?? '').split(',').every((s) => KNOWN_VERSIONS_RE.test(s.trim())) ? null : 'expected version bounds like "<2.40" or ">=1.2.2,<1.2.4"');
+
+/**
+ * An upstream source: a URL, a bug/issue/PR number (bug 12345, #1234, gh-84579, Bug #20670, PR #6103), a commit hash,
+ * or a source file with a line (posix/fork.c:123). What only this project measured is not one.
+ */
+export const UPSTREAM_RE = /https?:\/\/\S+|\b(?:bug|bz|issue|pr|gh|bpo|feature|misc)[ #-]*#?\d{3,}|#\d{3,}|\b[0-9a-f]{7,40}\b|[\w./-]+\.(?:c|h|cc|cpp|py|rb|js|mjs|ts|S)(?::\d+|\b)/i;
+export const LOCK_ID_RE = /^[a-z][a-z0-9_-]*:[\w./+-]+:[\w.>[\]-]+$/;
+
+/** The lock ids `locks:` may name (the census catalogue), or null when no catalogue exists. Set by src/census. */
+let lockCatalogue: (() => Set<string> | null) | null = null;
+export function setLockCatalogue(f: () => Set<string> | null): void {
+  lockCatalogue = f;
+}
+
+/** The scope of a known/found entry: libc and its versions, the runtime's versions, fixed_in, verdict. */
+function scope(ctx: Ctx, kf: Map<string, Node | null>, kp: string): Scope | null {
+  const ok = [
+    !kf.has('libc') || check(ctx, kf.get('libc'), `${kp}.libc`, oneOf(['glibc', 'musl'])),
+    check(ctx, kf.get('verdict'), `${kp}.verdict`, oneOf(['fail', ...FAIL_KINDS])),
+    !kf.has('versions') || check(ctx, kf.get('versions'), `${kp}.versions`, boundsCheck),
+    !kf.has('runtime_versions') || check(ctx, kf.get('runtime_versions'), `${kp}.runtime_versions`, boundsCheck),
+    !kf.has('fixed_in') || check(ctx, kf.get('fixed_in'), `${kp}.fixed_in`, (v) => (VERSION_RE.test(String(v ?? '')) ? null : 'expected a version like 3.2 or 2.41')),
+  ].every(Boolean);
+  if (!ok) return null;
+  if (kf.has('versions') && !kf.has('libc')) {
+    report(ctx, kf.get('versions'), `${kp}.versions`, 'libc versions need a libc: add `libc: glibc` or `libc: musl` (runtime versions go in runtime_versions)');
+    return null;
+  }
+  const sc: Scope = { verdict: val(kf.get('verdict')) as Scope['verdict'] };
+  if (kf.has('libc')) sc.libc = String(val(kf.get('libc')));
+  if (kf.has('versions')) sc.versions = String(val(kf.get('versions')));
+  if (kf.has('runtime_versions')) sc.runtime_versions = String(val(kf.get('runtime_versions')));
+  if (kf.has('fixed_in')) sc.fixed_in = String(val(kf.get('fixed_in')));
+  return sc;
+}
+
 export interface ParsedFile {
   cases: CaseDef[];
   problems: Problem[];
@@ -163,7 +202,7 @@ export function parseSuiteFile(text: string, file: string): ParsedFile {
     const before = ctx.problems.length;
     const f = fields(ctx, item as Node, p, {
       id: true, title: true, promise: true, env: false, parent: false, child: true, exit: false,
-      expect_output: false, budget: true, timeout: true, requires: false, known: false,
+      expect_output: false, budget: true, timeout: true, requires: false, known: false, found: false, locks: false, library: false,
     });
     if (!f) return;
     const idN = f.get('id');
@@ -201,13 +240,13 @@ export function parseSuiteFile(text: string, file: string): ParsedFile {
     }
     // parent
     let threads = 0;
-    const snip = { prelude: '', setup: '', loop: '' };
-    const lines = { prelude: 0, setup: 0, loop: 0, child: 0 };
+    const snip = { prelude: '', setup: '', loop: '', precondition: '', before_fork: '' };
+    const lines = { prelude: 0, setup: 0, loop: 0, child: 0, precondition: 0, before_fork: 0 };
     if (f.has('parent')) {
-      const pa = fields(ctx, f.get('parent'), `${p}.parent`, { threads: false, prelude: false, setup: false, loop: false });
+      const pa = fields(ctx, f.get('parent'), `${p}.parent`, { threads: false, prelude: false, setup: false, loop: false, precondition: false, before_fork: false });
       if (pa) {
         if (pa.has('threads') && check(ctx, pa.get('threads'), `${p}.parent.threads`, intIn(0, 64))) threads = val(pa.get('threads')) as number;
-        for (const k of ['prelude', 'setup', 'loop'] as const) {
+        for (const k of ['prelude', 'setup', 'loop', 'precondition', 'before_fork'] as const) {
           if (pa.has(k) && check(ctx, pa.get(k), `${p}.parent.${k}`, code)) {
             snip[k] = String(val(pa.get(k)));
             lines[k] = textLine(ctx, pa.get(k));
@@ -255,29 +294,62 @@ export function parseSuiteFile(text: string, file: string): ParsedFile {
     const known: Known[] = [];
     if (f.has('known')) {
       const kn = f.get('known');
-      if (!isSeq(kn)) report(ctx, kn, `${p}.known`, 'expected a list of { libc, versions?, verdict, cite }');
+      if (!isSeq(kn)) report(ctx, kn, `${p}.known`, 'expected a list of { libc?, versions?, runtime_versions?, fixed_in?, verdict, cite }');
       else
         kn.items.forEach((k, j) => {
           const kp = `${p}.known[${j}]`;
-          const kf = fields(ctx, k as Node, kp, { libc: true, versions: false, verdict: true, cite: true });
-          if (!kf) return;
-          const checks = [
-            check(ctx, kf.get('libc'), `${kp}.libc`, oneOf(['glibc', 'musl'])),
-            check(ctx, kf.get('verdict'), `${kp}.verdict`, oneOf(['fail', ...FAIL_KINDS])),
-            check(ctx, kf.get('cite'), `${kp}.cite`, str),
-            !kf.has('versions') ||
-              check(ctx, kf.get('versions'), `${kp}.versions`, (v) =>
-                String(v ?? '').split(',').every((s) => KNOWN_VERSIONS_RE.test(s.trim())) ? null : 'expected version bounds like "<2.40" or ">=1.2.2,<1.2.4"'),
-          ];
-          const ok = checks.every(Boolean);
-          if (ok)
-            known.push({
-              libc: String(val(kf.get('libc'))),
-              versions: kf.has('versions') ? String(val(kf.get('versions'))) : undefined,
-              verdict: val(kf.get('verdict')) as Known['verdict'],
-              cite: String(val(kf.get('cite'))),
-            });
+          const kf = fields(ctx, k as Node, kp, { ...SCOPE_KEYS, cite: true });
+          const sc = kf && scope(ctx, kf, kp);
+          if (!kf || !sc) return;
+          if (!check(ctx, kf.get('cite'), `${kp}.cite`, str)) return;
+          const cite = String(val(kf.get('cite')));
+          if (!UPSTREAM_RE.test(cite)) {
+            report(ctx, kf.get('cite'), `${kp}.cite`, 'names no upstream source (a URL, a bug or issue number, a commit, or a source file:line): a failure only this project measured is a `found:` entry with `measured:`');
+            return;
+          }
+          known.push({ ...sc, cite });
         });
+    }
+    const found: Found[] = [];
+    if (f.has('found')) {
+      const fn = f.get('found');
+      if (!isSeq(fn)) report(ctx, fn, `${p}.found`, 'expected a list of { libc?, versions?, runtime_versions?, verdict, measured, report? }');
+      else
+        fn.items.forEach((k, j) => {
+          const kp = `${p}.found[${j}]`;
+          const kf = fields(ctx, k as Node, kp, { ...SCOPE_KEYS, measured: true, report: false });
+          const sc = kf && scope(ctx, kf, kp);
+          if (!kf || !sc || !check(ctx, kf.get('measured'), `${kp}.measured`, str)) return;
+          if (kf.has('report') && !check(ctx, kf.get('report'), `${kp}.report`, (v) => (typeof v === 'string' && /^findings\/[\w.+-]+\.md$/.test(v) ? null : 'expected a path like findings/<runtime>-<name>.md'))) return;
+          found.push({ ...sc, measured: String(val(kf.get('measured'))), ...(kf.has('report') ? { report: String(val(kf.get('report'))) } : {}) });
+        });
+    }
+    let locks: string[] = [];
+    if (f.has('locks')) {
+      const ln = f.get('locks');
+      const v = val(ln);
+      if (!Array.isArray(v) || !v.length || !v.every((x) => typeof x === 'string' && LOCK_ID_RE.test(x)))
+        report(ctx, ln, `${p}.locks`, 'expected a list of lock ids like glibc:time/tzset:tzset_lock (libc:source path:variable; see `forkmatrix census`)');
+      else {
+        locks = v as string[];
+        const ids = lockCatalogue?.();
+        if (ids && isSeq(ln))
+          ln.items.forEach((it, j) => {
+            const id = String(val(it as Node));
+            if (!ids.has(id)) {
+              const near = [...ids].find((x) => x.endsWith(':' + id.split(':').at(-1)) && x.startsWith(id.split(':')[0] + ':'));
+              report(ctx, it as Node, `${p}.locks[${j}]`, `unknown lock '${id}'${near ? ` (did you mean '${near}'?)` : ''}: the census catalogue (census/catalogue.json, \`forkmatrix census\`) has no such lock`);
+            }
+          });
+      }
+    }
+    const library: Record<string, string> = {};
+    if (f.has('library')) {
+      const ln = f.get('library');
+      const v = val(ln);
+      if (v && typeof v === 'object' && !Array.isArray(v) && Object.entries(v).every(([k, x]) => /^[a-z][a-z0-9_]*$/.test(k) && typeof x === 'string' && x.trim()))
+        Object.assign(library, v);
+      else report(ctx, ln, `${p}.library`, 'expected a mapping of name: C source (lower-case names; each is built into lib<name>.so, path in $FM_LIB_<NAME>)');
     }
     if (ctx.problems.length > before || !runtime || !family) return;
     const r = (item as Node).range;
@@ -285,7 +357,8 @@ export function parseSuiteFile(text: string, file: string): ParsedFile {
       runtime, family, id, key: `${runtime}/${family}/${id}`,
       title: String(val(f.get('title'))), level, cite, env, threads,
       prelude: snip.prelude, setup: snip.setup, loop: snip.loop, child, exit, expectOutput,
-      forks, seconds, timeoutMs, requires, known, file,
+      forks, seconds, timeoutMs, requires, known, found, locks, library, file,
+      precondition: snip.precondition, beforeFork: snip.before_fork,
       line: pos(ctx, item as Node).line, lines,
       source: r ? dedentItem(text, lc, r[0], r[1]) : '',
     });
@@ -305,14 +378,12 @@ function dedentItem(text: string, lc: LineCounter, start: number, end: number): 
     .join('\n');
 }
 
-/** Does a known entry apply to this libc? */
-export function knownApplies(k: Known, libc: { name: string; version: string }): boolean {
-  if (k.libc !== libc.name) return false;
-  if (!k.versions) return true;
-  return k.versions.split(',').every((cond) => {
+/** Is `version` within bounds like "<2.40" or ">=1.2.2,<1.2.4"? */
+export function inBounds(version: string, bounds: string): boolean {
+  return bounds.split(',').every((cond) => {
     const m = /^(<=|>=|<|>|=)?\s*(.+)$/.exec(cond.trim());
     if (!m) return false;
-    const c = compareVersions(libc.version, m[2]);
+    const c = compareVersions(version, m[2]);
     switch (m[1] ?? '=') {
       case '<': return c < 0;
       case '<=': return c <= 0;
@@ -321,6 +392,35 @@ export function knownApplies(k: Known, libc: { name: string; version: string }):
       default: return c === 0;
     }
   });
+}
+
+/** The leading dotted number of a runtime version label: "3.11.7" -> "3.11.7", "1.44.2 (gcc 12.2.0)" -> "1.44.2". */
+export function runtimeVersionNumber(v: string): string {
+  return /\d+(?:\.\d+)*/.exec(v)?.[0] ?? v;
+}
+
+/**
+ * Does a known/found entry apply to this cell? The libc scope (name, versions) must hold, and the runtime scope:
+ * `runtime_versions`, or below `fixed_in` (a failure at or above the fixing version is a regression, not known).
+ * A cell whose runtime version is unknown matches no runtime-scoped entry.
+ */
+export function scopeApplies(k: Scope, libc: { name: string; version: string } | null, runtimeVersion?: string): boolean {
+  if (k.libc) {
+    if (!libc || k.libc !== libc.name) return false;
+    if (k.versions && !inBounds(libc.version, k.versions)) return false;
+  }
+  const rtBounds = k.runtime_versions ?? (k.fixed_in && (k.libc ? null : `<${k.fixed_in}`));
+  if (k.fixed_in && k.libc && !k.runtime_versions && libc && compareVersions(libc.version, k.fixed_in) >= 0) return false;
+  if (rtBounds) {
+    if (!runtimeVersion || !/\d/.test(runtimeVersion)) return false;
+    if (!inBounds(runtimeVersionNumber(runtimeVersion), rtBounds)) return false;
+  }
+  return true;
+}
+
+/** Does a known entry apply to this libc? (libc-only scope; kept for callers that have no runtime version) */
+export function knownApplies(k: Scope, libc: { name: string; version: string }, runtimeVersion?: string): boolean {
+  return scopeApplies(k, libc, runtimeVersion);
 }
 
 export { compareVersions } from './util.ts';

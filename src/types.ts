@@ -1,6 +1,8 @@
 // The words of forkmatrix (DESIGN.md section 1) as types. Runners and adapters import only this module
 // from the core.
 
+import type { PressureSummary } from './verdict.ts';
+
 /** The runtimes a case can name (the folders of suites/). */
 export const RUNTIMES = ['libc', 'libuv', 'python', 'ruby', 'node'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -12,20 +14,37 @@ export type RuntimeName = (typeof RUNTIMES)[number];
 export const FOUND_RUNTIMES = ['libc', 'python', 'ruby', 'node'] as const;
 export type FoundRuntime = (typeof FOUND_RUNTIMES)[number];
 
-export const LEVELS = ['guaranteed', 'libc', 'none'] as const;
+/** guaranteed: documented (quoted); tested: the runtime's own test suite asserts it; libc: POSIX leaves it to the libc; none: recorded */
+export const LEVELS = ['guaranteed', 'tested', 'libc', 'none'] as const;
 export type PromiseLevel = (typeof LEVELS)[number];
 
 export const FAIL_KINDS = ['hang', 'crash', 'wrong'] as const;
 export type FailKind = (typeof FAIL_KINDS)[number];
 
-/** pass | fail (with a kind) | skip (could not run here) | error (the case or harness is broken) */
-export type Verdict = 'pass' | 'fail' | 'skip' | 'error';
+/**
+ * pass | fail (with a kind) | inconclusive (no failure, but too few forks or processes, or no proof of pressure, to
+ * call it a pass) | skip (could not run here) | error (the case or harness is broken)
+ */
+export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'skip' | 'error';
 
-export interface Known {
-  libc: string; // glibc | musl
-  versions?: string; // e.g. "<2.40", ">=1.2.2", "2.36"
+/** Where an expected failure applies: a libc (and its versions) and/or versions of the case's runtime. */
+export interface Scope {
+  libc?: string; // glibc | musl; absent: every libc
+  versions?: string; // libc versions, e.g. "<2.40", ">=1.2.2,<1.2.4"
+  runtime_versions?: string; // versions of the case's runtime (python, ruby, node, libuv)
+  fixed_in?: string; // the runtime (or libc, when no runtime scope) version that fixed it
   verdict: 'fail' | FailKind;
+}
+
+/** A failure an upstream source documents (bug, commit, source line). */
+export interface Known extends Scope {
   cite: string;
+}
+
+/** A failure measured here with no upstream report: a finding of this project. */
+export interface Found extends Scope {
+  measured: string;
+  report?: string; // findings/<name>.md
 }
 
 /** One case as declared in a suite file, validated. */
@@ -51,12 +70,19 @@ export interface CaseDef {
   timeoutMs: number;
   requires: string[];
   known: Known[];
+  found: Found[];
+  /** internal locks the case exercises (census ids, e.g. "glibc:time/tzset:tzset_lock") */
+  locks: string[];
+  /** tiny shared objects built per environment (name -> C source): $FM_LIB_<NAME> */
+  library: Record<string, string>;
+  precondition: string;
+  beforeFork: string;
   /** repo-relative path of the case file */
   file: string;
   /** 1-based line of the case's `- id:` entry */
   line: number;
   /** 1-based first line of each snippet's text in the file (0: absent) */
-  lines: { prelude: number; setup: number; loop: number; child: number };
+  lines: { prelude: number; setup: number; loop: number; child: number; precondition: number; before_fork: number };
   /** the case's YAML text, for the matrix page's detail view */
   source: string;
 }
@@ -161,6 +187,9 @@ export interface HarnessConfig {
   result: string;
   env_check: boolean;
   addon: string | null;
+  precondition: string;
+  before_fork: string;
+  hang_proof: { sample_ms: number; early_min_ms: number; early_factor: number; hard_factor: number };
 }
 
 export interface FailureRecord {
@@ -172,6 +201,14 @@ export interface FailureRecord {
   signame?: string | null;
   status?: number | null;
   diag?: Record<string, string | null>;
+}
+
+/** The loop threads' work during the fork loop (runners/PROTOCOL.md). */
+export interface Pressure {
+  window_ms: number;
+  threads: { iterations: number; last_ms: number | null; error: string | null }[];
+  forks_inside: number;
+  forks_sampled: number;
 }
 
 /** The JSON a harness writes (runners/PROTOCOL.md). */
@@ -187,6 +224,10 @@ export interface HarnessResult {
   libc?: { path?: string | null; self_reported?: string | null } | null;
   runtime?: { name?: string; version?: string; executable?: string } | null;
   threads_started?: number;
+  pressure?: Pressure | null;
+  slow?: number;
+  slow_examples?: { iteration: number; ms: number }[];
+  mapped?: string[];
   skipped?: string | null;
   error?: string | null;
   environ?: Record<string, string>;
@@ -239,7 +280,9 @@ export interface CellResult {
   kind: FailKind | null;
   level: PromiseLevel;
   known: Known | null;
-  reason: string | null; // skip or error reason
+  /** a failure measured here with no upstream report (a finding), when the case declares it */
+  found?: Found | null;
+  reason: string | null; // skip, error or inconclusive reason
   forks: number;
   failures: number;
   counts: { ok: number; hang: number; crash: number; wrong: number };
@@ -255,6 +298,14 @@ export interface CellResult {
   budget: { forks: number; seconds: number; timeout_ms: number };
   clean_env: Record<string, string>;
   replay: string;
+  /** fresh harness processes the forks were spread over */
+  processes?: number;
+  /** children alive at the timeout that were not blocked and then finished (not hangs) */
+  slow?: number;
+  /** the loop threads' work during the forks (src/verdict.ts) */
+  pressure?: PressureSummary | null;
+  /** harness crashes that were re-run before the verdict (the error did not reproduce), or that reproduced */
+  reruns?: string[];
   /** the slices an adaptive quick budget gave the cell (src/adaptive.ts), when more than one */
   rounds?: { seed: number; forks: number; failures: number; elapsed_ms: number }[];
 }

@@ -11,7 +11,7 @@ const cell = (over: Partial<CellResult>): CellResult =>
     rate: 0, interval: [0, 0.037], missable: 0.03, seed: 1, elapsed_ms: 1000, child_ms: { median: 1, p99: 2 }, first_failure: null,
     failures_seen: [], budget: { forks: 400, seconds: 3, timeout_ms: 2000 }, replay: 'r --seed 1', ...over,
   }) as CellResult;
-const kase = { forks: 2000, seconds: 10 } as CaseDef;
+const kase = { forks: 2000, seconds: 10, threads: 0, known: [], found: [] } as unknown as CaseDef;
 
 t.test('the bank holds saved seconds and gives no slice shorter than a second', async (t) => {
   const b = new Bank();
@@ -33,14 +33,14 @@ t.test('only a passing cell with budget left gets another slice; the fewest fork
 
 t.test('two slices merge: counts add, the failing slice names the seed and the replay', async (t) => {
   const a = cell({});
-  const ff = { kind: 'hang' as const, iteration: 5, elapsed_ms: 120, message: 'no exit' };
+  const ff = { kind: 'hang' as const, iteration: 5, elapsed_ms: 120, message: 'no exit', diag: { proof: '+2000 ms: cpu 0 ms; 1 S [S]', blocked: 'yes' } };
   const b = cell({ verdict: 'fail', kind: 'hang', forks: 50, failures: 1, counts: { ok: 49, hang: 1, crash: 0, wrong: 0 }, seed: 99, replay: 'r --seed 99', first_failure: ff, failures_seen: [ff] });
-  const m = mergeRounds(a, b);
+  const m = mergeRounds(kase, a, b);
   t.match(m, { verdict: 'fail', kind: 'hang', forks: 150, failures: 1, counts: { ok: 149, hang: 1 }, seed: 99, replay: 'r --seed 99', missable: null });
   t.equal(m.first_failure?.elapsed_ms, 1120, 'time to the first failure counts the earlier slices');
   t.same(m.rounds, [{ seed: 1, forks: 100, failures: 0, elapsed_ms: 1000 }, { seed: 99, forks: 50, failures: 1, elapsed_ms: 1000 }]);
   t.ok(m.interval[0] > 0 && m.interval[1] < 0.05);
-  t.equal(mergeRounds(a, cell({ verdict: 'skip', forks: 0 })), a, 'a slice that could not run changes nothing');
+  t.equal(mergeRounds(kase, a, cell({ verdict: 'skip', forks: 0 })), a, 'a slice that could not run changes nothing');
 });
 
 t.test('a real quick run: the failing cell stops at once, the passing one gets the time it saved', async (t) => {
@@ -52,7 +52,7 @@ t.test('a real quick run: the failing cell stops at once, the passing one gets t
   t.ok((pass.rounds?.length ?? 1) >= 2, `the passing cell got more slices (${JSON.stringify(pass.rounds)})`);
   t.equal(pass.forks, pass.rounds!.reduce((n, x) => n + x.forks, 0), 'its forks are the sum of its slices');
   t.ok(pass.forks > 400, `more forks than one quick slice (${pass.forks})`);
-  t.ok(pass.elapsed_ms / 1000 <= 3 + 3, 'no more time than the bank held');
+  t.ok(pass.elapsed_ms / 1000 <= 3 + 3 + 0.5, `no more time than the bank held (${pass.elapsed_ms} ms; each process may overrun its share by one fork)`);
   t.same(pass.rounds!.map((x) => x.seed), [5, 6, 7, 8, 9, 10].slice(0, pass.rounds!.length), 'each slice has its own seed, derived from --seed');
   t.same(processesMentioning(r.out), []);
 });
