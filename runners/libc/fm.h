@@ -3,9 +3,17 @@
  * A case's snippets (suites/libc/<family>.yaml) are compiled into case.c, which includes this header,
  * together with harness.c. Portable to glibc and musl (1.2.2+): nothing here needs a glibc-only symbol.
  *
- *   fm_setup()  runs once in the parent before the threads start (may call fm_skip).
- *   fm_loop()   one iteration of a parent thread; called again and again until the harness stops.
- *   fm_child()  runs in the child after each fork(); 0 = success, anything else = `wrong`.
+ *   fm_setup()        runs once in the parent before the threads start (may call fm_skip).
+ *   fm_loop()         one iteration of a parent thread; called again and again until the harness stops.
+ *   fm_precondition() once in the forking thread after the warm-up, threads running, before the first fork;
+ *                     non-zero or fm_fail(msg) = the cell is an `error` "precondition failed: ...", no fork.
+ *   fm_before_fork()  in the forking thread right before each fork() (after the random delay), e.g. wait until
+ *                     fm_inside() > 0 to time the fork into the threads' critical section.
+ *   fm_child()        runs in the child after each fork(); 0 = success, anything else = `wrong`.
+ * Absent snippets are empty bodies (fm_precondition then returns 0).
+ *
+ * A case's `library:` shared objects are in the environment as FM_LIB_<NAME>; case.c defines the same-named
+ * macro as getenv("FM_LIB_<NAME>"), so a snippet writes dlopen(FM_LIB_FMLIB, RTLD_NOW).
  */
 #ifndef FORKMATRIX_FM_H
 #define FORKMATRIX_FM_H
@@ -33,13 +41,21 @@
 extern "C" {
 #endif
 
-/* The three snippet functions (generated into case.c). */
+/* The snippet functions (generated into case.c). */
 void fm_setup(void);
 void fm_loop(void);
+int fm_precondition(void);
+void fm_before_fork(void);
 int fm_child(void);
 
+/* Pressure: how many loop threads are inside fm_loop() right now, and how many fm_loop() calls all of them have
+ * finished since they started. Relaxed loads, no syscall: cheap enough to spin on in fm_before_fork. */
+int fm_inside(void);
+long fm_iterations(void);
+
 /* In the child: print the message (plus a newline) to stderr with write(2) and _exit(1): a `wrong`.
- * In the parent (setup): the case is broken: the harness writes {"error": message} and exits. */
+ * In the parent (setup, before_fork, a loop thread): the case is broken: the harness writes {"error": message} and
+ * exits. In the precondition: {"error": "precondition failed: message"}. */
 void fm_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* In setup (or code called from it): this case cannot run here; the harness writes {"skipped": reason}

@@ -34,6 +34,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <dirent.h>
 
 #ifndef PR_SET_CHILD_SUBREAPER
 #define PR_SET_CHILD_SUBREAPER 36
@@ -69,6 +70,39 @@ __thread int fm_thread_index = -1;
 int fm_threads = 0;
 volatile int fm_in_child = 0;
 volatile int fm_stop = 0;
+
+/* Pressure (PROTOCOL.md step 2): one slot per loop thread, each on its own cache lines (no false sharing between
+ * the threads, or with the forking thread that reads them). Written only by its thread, with relaxed atomics; read
+ * by the forking thread right before each fork (one load per thread: no syscall) and by fm_inside/fm_iterations.
+ * last_done is CLOCK_MONOTONIC_COARSE (vDSO, ~12 ns here against ~80-120 ns for CLOCK_MONOTONIC; resolution one
+ * tick, 4 ms): good enough to tell a stalled thread, cheap enough not to thin the loop out. */
+typedef struct {
+    _Alignas(128) int inside;  /* 1 while the thread is inside fm_loop() */
+    long iterations;           /* fm_loop() calls finished */
+    double last_done;          /* coarse monotonic ms at the end of the last finished iteration; 0: none yet */
+} pressure_slot_t;
+static pressure_slot_t *P;     /* cfg.threads slots (NULL when threads = 0) */
+
+static double coarse_ms(void) {
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+#endif
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int fm_inside(void) {
+    int n = 0;
+    for (int t = 0; P && t < fm_threads; t++) n += __atomic_load_n(&P[t].inside, __ATOMIC_RELAXED) != 0;
+    return n;
+}
+
+long fm_iterations(void) {
+    long n = 0;
+    for (int t = 0; P && t < fm_threads; t++) n += __atomic_load_n(&P[t].iterations, __ATOMIC_RELAXED);
+    return n;
+}
 
 __attribute__((noinline)) void fm_use(void *p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
 
@@ -388,6 +422,9 @@ static struct {
     long forks, timeout_ms, max_delay_us, warmup_ms;
     double seconds;
     uint64_t seed;
+    /* hang_proof (PROTOCOL.md): samples sample_ms apart; early look at max(early_min_ms, early_factor x median ok
+     * child_ms); a child not proved blocked is waited on up to hard_factor x timeout_ms */
+    double sample_ms, early_min_ms, early_factor, hard_factor;
 } cfg;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -405,7 +442,11 @@ typedef struct {
     int signal, status; /* -1 = null */
     int has_diag;
     char *wchan, *syscall_, *stack, *gdb, *children;
+    char *proof;         /* hang: the samples that proved it */
+    const char *blocked; /* hang: "yes" or "running" */
 } failure_t;
+
+#define MAX_SLOW_EX 5
 
 static struct {
     long forks, ok, hang, crash, wrong, diagnosed;
@@ -417,10 +458,29 @@ static struct {
     int threads_started;
     char *libc_path, *libc_self;
     char **environ_copy;
+    /* slow children: alive at timeout_ms, not blocked, exited later */
+    long slow;
+    struct {
+        long iteration;
+        double ms;
+    } slow_ex[MAX_SLOW_EX];
+    int n_slow_ex;
+    /* pressure over the fork loop */
+    int have_pressure;
+    double window_ms;
+    long forks_inside, forks_sampled;
+    long *iter_base;     /* per thread: iterations at the first fork (after precondition) */
+    long *iter_window;   /* per thread: iterations made during the fork loop */
+    double *last_ms;     /* per thread: end of the window - end of its last iteration; < 0: none finished */
+    /* file-backed shared objects mapped after setup and precondition */
+    char **mapped;
+    size_t n_mapped;
+    int have_mapped;
 } R;
 
 static const char *argv0 = "";
 static const char *sigabbrev(int sig);
+static void read_mapped(void);
 static volatile int result_written = 0;
 
 static int cmp_double(const void *a, const void *b) {
@@ -466,17 +526,26 @@ static void write_result(const char *skipped, const char *error) {
             sb_puts(&b, ",\"signame\":");
             sb_jstr(&b, sigabbrev(f->signal));
         }
-        if (f->has_diag) {
-            sb_puts(&b, ",\"diag\":{\"wchan\":");
-            sb_jstr(&b, f->wchan);
-            sb_puts(&b, ",\"syscall\":");
-            sb_jstr(&b, f->syscall_);
-            sb_puts(&b, ",\"stack\":");
-            sb_jstr(&b, f->stack);
-            sb_puts(&b, ",\"gdb\":");
-            sb_jstr(&b, f->gdb);
-            sb_puts(&b, ",\"children\":");
-            sb_jstr(&b, f->children);
+        if (f->has_diag || f->proof) {
+            sb_puts(&b, ",\"diag\":{");
+            if (f->has_diag) {
+                sb_puts(&b, "\"wchan\":");
+                sb_jstr(&b, f->wchan);
+                sb_puts(&b, ",\"syscall\":");
+                sb_jstr(&b, f->syscall_);
+                sb_puts(&b, ",\"stack\":");
+                sb_jstr(&b, f->stack);
+                sb_puts(&b, ",\"gdb\":");
+                sb_jstr(&b, f->gdb);
+                sb_puts(&b, ",\"children\":");
+                sb_jstr(&b, f->children);
+            }
+            if (f->proof) {
+                sb_puts(&b, f->has_diag ? ",\"proof\":" : "\"proof\":");
+                sb_jstr(&b, f->proof);
+                sb_puts(&b, ",\"blocked\":");
+                sb_jstr(&b, f->blocked);
+            }
             sb_puts(&b, "}");
         }
         sb_puts(&b, "}");
@@ -493,7 +562,34 @@ static void write_result(const char *skipped, const char *error) {
 #endif
     sb_puts(&b, ",\"executable\":");
     sb_jstr(&b, argv0);
-    sb_printf(&b, "},\"threads_started\":%d,\"skipped\":", R.threads_started);
+    sb_printf(&b, "},\"threads_started\":%d", R.threads_started);
+    sb_puts(&b, ",\"pressure\":");
+    if (!R.have_pressure) sb_puts(&b, "null");
+    else {
+        sb_puts(&b, "{\"window_ms\":");
+        sb_jnum(&b, R.window_ms);
+        sb_puts(&b, ",\"threads\":[");
+        for (int t = 0; t < R.threads_started; t++) {
+            sb_printf(&b, "%s{\"iterations\":%ld,\"last_ms\":", t ? "," : "", R.iter_window[t]);
+            if (R.last_ms[t] < 0) sb_puts(&b, "null");
+            else sb_jnum(&b, R.last_ms[t]);
+            sb_puts(&b, ",\"error\":null}");
+        }
+        sb_printf(&b, "],\"forks_inside\":%ld,\"forks_sampled\":%ld}", R.forks_inside, R.forks_sampled);
+    }
+    sb_printf(&b, ",\"slow\":%ld,\"slow_examples\":[", R.slow);
+    for (int i = 0; i < R.n_slow_ex; i++) {
+        sb_printf(&b, "%s{\"iteration\":%ld,\"ms\":", i ? "," : "", R.slow_ex[i].iteration);
+        sb_jnum(&b, R.slow_ex[i].ms);
+        sb_puts(&b, "}");
+    }
+    if (!R.have_mapped) read_mapped(); /* a setup that skipped or failed: what was mapped by then */
+    sb_puts(&b, "],\"mapped\":[");
+    for (size_t i = 0; i < R.n_mapped; i++) {
+        if (i) sb_puts(&b, ",");
+        sb_jstr(&b, R.mapped[i]);
+    }
+    sb_puts(&b, "],\"skipped\":");
     sb_jstr(&b, skipped);
     sb_puts(&b, ",\"error\":");
     sb_jstr(&b, error);
@@ -544,6 +640,9 @@ static void write_result(const char *skipped, const char *error) {
 /* ------------------------------------------------------------------------------------------------ */
 /* end of run: stop the loop threads, run the case's cleanups                                        */
 
+/* What the main thread is running, for fm_fail's message: setup, precondition, before_fork. */
+static const char *phase = "setup";
+
 static void (*end_fns[8])(void);
 static int n_end_fns;
 static volatile int threads_running;
@@ -581,7 +680,11 @@ void fm_fail(const char *fmt, ...) {
         _exit(1);
     }
     char msg[1100];
-    snprintf(msg, sizeof msg, "fm_fail in the parent: %s", buf);
+    if (!strcmp(phase, "precondition") && pthread_equal(pthread_self(), main_thread)) {
+        read_mapped();
+        snprintf(msg, sizeof msg, "precondition failed: %s", buf);
+    } else if (pthread_equal(pthread_self(), main_thread)) snprintf(msg, sizeof msg, "fm_fail in %s: %s", phase, buf);
+    else snprintf(msg, sizeof msg, "fm_fail in the parent (loop thread %d): %s", fm_thread_index, buf);
     finish_run();
     write_result(NULL, msg);
     _exit(0);
@@ -741,6 +844,28 @@ static char *find_libc_path(void) {
     return found;
 }
 
+/* `mapped`: every file-backed mapping of /proc/self/maps whose name contains ".so", deduplicated, in order. */
+static void read_mapped(void) {
+    R.have_mapped = 1;
+    char *maps = read_text_file("/proc/self/maps", 1 << 22);
+    if (!maps) return;
+    for (char *line = maps; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        char *path = strchr(line, '/');
+        if (path && strstr(path, ".so")) {
+            size_t i = 0;
+            while (i < R.n_mapped && strcmp(R.mapped[i], path)) i++;
+            if (i == R.n_mapped) {
+                char **m = realloc(R.mapped, (R.n_mapped + 1) * sizeof *m);
+                if (m) R.mapped = m, R.mapped[R.n_mapped++] = strdup(path);
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(maps);
+}
+
 /* Run gdb on pid with a clean environment and a 20 s limit; the last 8000 bytes of its stdout+stderr. */
 static char *run_gdb(pid_t pid) {
     char pidstr[32];
@@ -842,8 +967,8 @@ static const char *out_tail(void) {
     return outlen > MSG_TAIL ? outbuf + outlen - MSG_TAIL : outbuf;
 }
 
-static void record(const char *kind, long iteration, double elapsed, char *message, int sig, int status,
-                   pid_t hung_pid) {
+static failure_t *record(const char *kind, long iteration, double elapsed, char *message, int sig, int status,
+                         pid_t hung_pid) {
     if (!strcmp(kind, "hang")) R.hang++;
     else if (!strcmp(kind, "crash")) R.crash++;
     else R.wrong++;
@@ -869,6 +994,7 @@ static void record(const char *kind, long iteration, double elapsed, char *messa
             f->gdb = cfg.gdb ? run_gdb(hung_pid) : NULL;
         }
     }
+    return f;
 }
 
 static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -881,44 +1007,60 @@ static char *strf(const char *fmt, ...) {
     return s;
 }
 
-enum { W_EXITED, W_TIMEOUT };
+/* Waiting for one child: its pidfd (kept open from the fork to the reap), its output pipe. */
+typedef struct {
+    pid_t pid;
+    int pfd;       /* pidfd, -1: none (kernel < 5.3) or poll failed: the 1 ms polling fallback */
+    int rfd;       /* the output pipe's read end (non-blocking) */
+    int pipe_open;
+    double fast_until;
+} waiter_t;
 
-/* Wait for pid (not reaped on return), reading its output from rfd meanwhile (the caller drains the rest). */
-static int wait_child(pid_t pid, int rfd, double deadline) {
-    int pipe_open = 1;
-    int pfd = (int)syscall(FM_SYS_pidfd_open, pid, 0);
-    if (pfd >= 0) {
-        struct pollfd p[2] = {{pfd, POLLIN, 0}, {rfd, POLLIN, 0}};
-        /* Fast path: for the first 20 ms wait on the pidfd alone: one wake-up per child. A child that fills the
-         * 64 KiB pipe within 20 ms waits at most that long before we start reading. */
-        double fast_until = fm_now_ms() + 20;
+static void waiter_open(waiter_t *w, pid_t pid, int rfd) {
+    w->pid = pid;
+    w->rfd = rfd;
+    w->pipe_open = 1;
+    w->pfd = (int)syscall(FM_SYS_pidfd_open, pid, 0);
+    /* Fast path: for the first 20 ms wait on the pidfd alone: one wake-up per child. A child that fills the
+     * 64 KiB pipe within 20 ms waits at most that long before we start reading. */
+    w->fast_until = fm_now_ms() + 20;
+}
+
+static void waiter_close(waiter_t *w) {
+    if (w->pfd >= 0) close(w->pfd);
+    w->pfd = -1;
+}
+
+/* 1 when the child has exited (not reaped: the caller reaps it), 0 when `deadline` came first (at least one look
+ * is taken, also with a deadline in the past). Reads the child's output meanwhile. */
+static int waiter_wait(waiter_t *w, double deadline) {
+    if (w->pfd >= 0) {
+        struct pollfd p[2] = {{w->pfd, POLLIN, 0}, {w->rfd, POLLIN, 0}};
         for (;;) {
             double now = fm_now_ms(), left = deadline - now;
-            if (left <= 0) break;
-            int watch_pipe = pipe_open && now >= fast_until;
-            double wait = watch_pipe || !pipe_open ? left : (fast_until - now < left ? fast_until - now : left);
+            if (left < 0) left = 0;
+            int watch_pipe = w->pipe_open && now >= w->fast_until;
+            double wait = watch_pipe || !w->pipe_open ? left : (w->fast_until - now < left ? w->fast_until - now : left);
             int r = poll(p, watch_pipe ? 2 : 1, (int)ceil_ms(wait));
             if (r < 0) {
                 if (errno == EINTR) continue;
-                break; /* fall through to the polling fallback */
+                waiter_close(w); /* the polling fallback from now on */
+                break;
             }
-            if (watch_pipe && p[1].revents) pipe_open = !drain(rfd);
-            if (p[0].revents) {
-                close(pfd);
-                return W_EXITED;
-            }
+            if (watch_pipe && p[1].revents) w->pipe_open = !drain(w->rfd);
+            if (p[0].revents) return 1;
+            if (left <= 0) return 0;
         }
-        close(pfd);
     }
     /* Fallback (no pidfd_open, e.g. kernel < 5.3): 1 ms steps. */
     for (;;) {
         siginfo_t si;
         si.si_pid = 0;
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) return W_EXITED;
-        if (fm_now_ms() >= deadline) return W_TIMEOUT;
-        if (pipe_open) {
-            struct pollfd p = {rfd, POLLIN, 0};
-            if (poll(&p, 1, 1) > 0) pipe_open = !drain(rfd);
+        if (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == w->pid) return 1;
+        if (fm_now_ms() >= deadline) return 0;
+        if (w->pipe_open) {
+            struct pollfd p = {w->rfd, POLLIN, 0};
+            if (poll(&p, 1, 1) > 0) w->pipe_open = !drain(w->rfd);
         } else {
             poll(NULL, 0, 1);
         }
@@ -926,16 +1068,288 @@ static int wait_child(pid_t pid, int rfd, double deadline) {
 }
 
 /* SIGKILL the child's process group (the child itself and any descendants it left), reap the child, then
- * reap the descendants (they were reparented to us: we are a child subreaper). */
+ * reap the descendants (they were reparented to us: we are a child subreaper). The child itself is killed by pid
+ * too: one stuck inside fork() (an atfork handler, the libc's own child-side reset) never reached setpgid. */
 static int kill_and_reap(pid_t pid) {
     int st = 0;
     kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     int s2;
     while (waitpid(-pid, &s2, 0) > 0 || errno == EINTR) {
     }
     return st;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* hang proof (PROTOCOL.md step 3, `hang`): is a child that is still alive blocked, or just slow?             */
+/*
+ * A sample lists every process of the child's process group (/proc/P/stat field 5 == the child's pid; the child
+ * itself always, as one stuck inside fork() never reached setpgid) with its state and each thread's state
+ * (/proc/P/task/T/stat field 3), the group's CPU time (utime+stime, fields 14+15, in clock ticks), and, where the
+ * kernel has schedstats, each thread's CPU time in ns and its number of times scheduled
+ * (/proc/P/task/T/schedstat). A thread sleeping (S or D) in a *timed* wait (nanosleep, a futex/poll/select/epoll
+ * with a timeout: /proc/P/task/T/syscall) is marked `~`: it will wake up by itself.
+ *
+ * Blocked = in both samples, no thread R and none in a timed wait, and between them the ticks, the ns, the number
+ * of times scheduled and the listing did not change. The two extra measures (ns, times scheduled) only make
+ * `blocked` harder to reach: a thread that polls with short sleeps uses too little CPU to move a 10 ms tick, but
+ * is scheduled again and again. A timed wait is not a block before hard_factor x timeout; at that last look only
+ * the "no progress at all" part counts.
+ */
+
+typedef struct {
+    double at;           /* ms since the fork */
+    long long ticks;     /* utime+stime of every process in the group (clock ticks) */
+    long long ns;        /* schedstat CPU time of every thread (ns), -1: no schedstats */
+    long long slices;    /* schedstat times scheduled, summed */
+    int running, timed;  /* threads in R, threads in a timed wait */
+    int nproc;
+    char child_state;    /* the child's own state, 0: gone */
+    sb_t list;           /* "4123 S [S S~], 4130 Z [Z]" */
+} psample_t;
+
+static ssize_t read_small(const char *path, char *buf, size_t size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n;
+    do n = read(fd, buf, size - 1); while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n < 0) return -1;
+    buf[n] = 0;
+    return n;
+}
+
+/* The fields after "pid (comm)" of a stat line: out[0] = field 3 (state), out[k] = field k+3. */
+static int stat_fields(char *stat, char **out, int max) {
+    char *p = strrchr(stat, ')');
+    if (!p) return 0;
+    int n = 0;
+    for (p++; *p && n < max;) {
+        while (*p == ' ') p++;
+        if (!*p || *p == '\n') break;
+        out[n++] = p;
+        while (*p && *p != ' ' && *p != '\n') p++;
+        if (*p) *p++ = 0;
+    }
+    return n;
+}
+
+/* Is the thread (S or D) in a syscall that returns by itself after a timeout? From "nr a1 .. a6 sp pc". */
+static int in_timed_wait(pid_t pid, pid_t tid) {
+    char path[96], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+    if (read_small(path, buf, sizeof buf) <= 0) return 0;
+    char *p = buf, *e;
+    long nr = strtol(p, &e, 10);
+    if (e == p) return 0; /* "running" */
+    unsigned long a[6] = {0};
+    p = e;
+    for (int i = 0; i < 6; i++) {
+        a[i] = strtoul(p, &e, 16);
+        if (e == p) return 0; /* "-1 sp pc": blocked, not in a syscall */
+        p = e;
+    }
+    (void)a;
+#ifdef SYS_nanosleep
+    if (nr == SYS_nanosleep) return 1;
+#endif
+#ifdef SYS_clock_nanosleep
+    if (nr == SYS_clock_nanosleep) return 1;
+#endif
+#ifdef SYS_futex
+    if (nr == SYS_futex) { /* FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI with a timeout */
+        int op = (int)(a[1] & 127);
+        return (op == 0 || op == 6 || op == 9 || op == 11) && a[3] != 0;
+    }
+#endif
+#ifdef SYS_futex_waitv
+    if (nr == SYS_futex_waitv) return a[3] != 0;
+#endif
+#ifdef SYS_poll
+    if (nr == SYS_poll) return (int)(a[2] & 0xffffffffu) >= 0;
+#endif
+#ifdef SYS_ppoll
+    if (nr == SYS_ppoll) return a[2] != 0;
+#endif
+#ifdef SYS_select
+    if (nr == SYS_select) return a[4] != 0;
+#endif
+#ifdef SYS_pselect6
+    if (nr == SYS_pselect6) return a[4] != 0;
+#endif
+#ifdef SYS_epoll_wait
+    if (nr == SYS_epoll_wait) return (int)(a[3] & 0xffffffffu) >= 0;
+#endif
+#ifdef SYS_epoll_pwait
+    if (nr == SYS_epoll_pwait) return (int)(a[3] & 0xffffffffu) >= 0;
+#endif
+#ifdef SYS_epoll_pwait2
+    if (nr == SYS_epoll_pwait2) return a[3] != 0;
+#endif
+#ifdef SYS_rt_sigtimedwait
+    if (nr == SYS_rt_sigtimedwait) return a[2] != 0;
+#endif
+#ifdef SYS_semtimedop
+    if (nr == SYS_semtimedop) return a[3] != 0;
+#endif
+#ifdef SYS_mq_timedreceive
+    if (nr == SYS_mq_timedreceive) return a[4] != 0;
+#endif
+#ifdef SYS_mq_timedsend
+    if (nr == SYS_mq_timedsend) return a[4] != 0;
+#endif
+#ifdef SYS_recvmmsg
+    if (nr == SYS_recvmmsg) return a[4] != 0;
+#endif
+#ifdef SYS_io_getevents
+    if (nr == SYS_io_getevents) return a[4] != 0;
+#endif
+    return 0;
+}
+
+/* One process of the group into s. */
+static void sample_process(psample_t *s, pid_t pid, const char *state, long long ticks) {
+    s->nproc++;
+    s->ticks += ticks;
+    if (s->list.n) sb_puts(&s->list, ", ");
+    sb_printf(&s->list, "%d %s [", (int)pid, state);
+    char path[96], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int first = 1;
+    if (fd >= 0) {
+        char dents[4096];
+        for (;;) {
+            long n = syscall(FM_SYS_getdents64, fd, dents, sizeof dents);
+            if (n <= 0) break;
+            for (long off = 0; off < n;) {
+                unsigned short reclen;
+                memcpy(&reclen, dents + off + 16, sizeof reclen);
+                const char *name = dents + off + 19;
+                off += reclen;
+                if (name[0] < '0' || name[0] > '9') continue;
+                pid_t tid = (pid_t)atoi(name);
+                snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+                char *f[1];
+                if (read_small(path, buf, sizeof buf) <= 0 || stat_fields(buf, f, 1) < 1) continue; /* gone */
+                char st = f[0][0];
+                int timed = (st == 'S' || st == 'D') && in_timed_wait(pid, tid);
+                s->running += st == 'R';
+                s->timed += timed;
+                sb_printf(&s->list, "%s%c%s", first ? "" : " ", st, timed ? "~" : "");
+                first = 0;
+                snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
+                long long ns, wait, slices;
+                if (s->ns >= 0 && read_small(path, buf, sizeof buf) > 0 && sscanf(buf, "%lld %lld %lld", &ns, &wait, &slices) == 3)
+                    s->ns += ns, s->slices += slices;
+                else s->ns = -1;
+            }
+        }
+        close(fd);
+    }
+    sb_puts(&s->list, "]");
+}
+
+/* A sample of the child's process group at `at` ms after the fork. */
+static void take_sample(psample_t *s, pid_t child, double at) {
+    memset(s, 0, sizeof *s);
+    s->at = at;
+    sb_add(&s->list, "", 0);
+    DIR *d = opendir("/proc");
+    if (!d) return;
+    struct dirent *e;
+    char path[96], buf[1024];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        char *f[13];
+        if (read_small(path, buf, sizeof buf) <= 0 || stat_fields(buf, f, 13) < 13) continue;
+        if (pid != child && atoi(f[2]) != (int)child) continue; /* field 5: pgrp */
+        if (pid == child) s->child_state = f[0][0];
+        sample_process(s, pid, f[0], atoll(f[11]) + atoll(f[12])); /* fields 14, 15 */
+    }
+    closedir(d);
+}
+
+/* "+2000 ms: cpu 12.345 ms, scheduled 17; 4123 S [S S], 4130 Z [Z]" */
+static char *sample_line(const psample_t *s) {
+    static long tck;
+    if (!tck) tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+    sb_t b = {0};
+    sb_printf(&b, "+%.0f ms: ", s->at);
+    if (s->ns >= 0) sb_printf(&b, "cpu %.3f ms, scheduled %lld; ", (double)s->ns / 1e6, s->slices);
+    else sb_printf(&b, "cpu %lld ms; ", s->ticks * 1000 / tck);
+    sb_puts(&b, s->nproc ? s->list.p : "no process left");
+    return b.p;
+}
+
+/* The proof lines of one child: the first two samples and the last four (a slow child is sampled many times). */
+#define PROOF_HEAD 2
+#define PROOF_TAIL 4
+typedef struct {
+    char *head[PROOF_HEAD], *tail[PROOF_TAIL];
+    int nhead, ntail, dropped;
+} proof_t;
+
+static void proof_add(proof_t *pr, char *line) {
+    if (pr->nhead < PROOF_HEAD) {
+        pr->head[pr->nhead++] = line;
+        return;
+    }
+    if (pr->ntail == PROOF_TAIL) {
+        free(pr->tail[0]);
+        memmove(pr->tail, pr->tail + 1, (PROOF_TAIL - 1) * sizeof *pr->tail);
+        pr->ntail--;
+        pr->dropped++;
+    }
+    pr->tail[pr->ntail++] = line;
+}
+
+static char *proof_text(proof_t *pr) {
+    sb_t b = {0};
+    sb_add(&b, "", 0);
+    for (int i = 0; i < pr->nhead; i++) sb_printf(&b, "%s%s", b.n ? "\n" : "", pr->head[i]);
+    if (pr->dropped) sb_printf(&b, "\n[%d samples between]", pr->dropped);
+    for (int i = 0; i < pr->ntail; i++) sb_printf(&b, "%s%s", b.n ? "\n" : "", pr->tail[i]);
+    return b.p;
+}
+
+static void proof_free(proof_t *pr) {
+    for (int i = 0; i < pr->nhead; i++) free(pr->head[i]);
+    for (int i = 0; i < pr->ntail; i++) free(pr->tail[i]);
+    memset(pr, 0, sizeof *pr);
+}
+
+enum { P_EXITED, P_BLOCKED, P_NOT_BLOCKED };
+
+/* Two samples sample_ms apart, waiting for the child's exit meanwhile. `last`: the look at hard_factor x timeout,
+ * where a timed wait no longer counts as a way out. */
+static int prove(waiter_t *w, double t0, proof_t *pr, int last) {
+    psample_t a, b;
+    take_sample(&a, w->pid, fm_now_ms() - t0);
+    proof_add(pr, sample_line(&a));
+    /* the exit is the waiter's to say (a zombie's pidfd is readable at once) */
+    if (waiter_wait(w, fm_now_ms() + (a.child_state == 'Z' ? 1000 : cfg.sample_ms))) {
+        free(a.list.p);
+        return P_EXITED;
+    }
+    take_sample(&b, w->pid, fm_now_ms() - t0);
+    proof_add(pr, sample_line(&b));
+    if (b.child_state == 'Z' && waiter_wait(w, fm_now_ms() + 1000)) {
+        free(a.list.p);
+        free(b.list.p);
+        return P_EXITED;
+    }
+    int r = P_NOT_BLOCKED;
+    if (a.nproc && b.nproc && !a.running && !b.running && (last || (!a.timed && !b.timed)) && a.ticks == b.ticks && a.ns == b.ns &&
+             a.slices == b.slices && !strcmp(a.list.p, b.list.p))
+        r = P_BLOCKED;
+    free(a.list.p);
+    free(b.list.p);
+    return r;
 }
 
 /* The loop threads run at nice +10 (per-thread on Linux): with `threads` CPU-bound loops on a small machine the
@@ -1063,10 +1477,63 @@ static void install_fault_handlers(void) {
 static const int loop_nice = 10;
 static void *loop_thread(void *arg) {
     fm_thread_index = (int)(intptr_t)arg;
+    pressure_slot_t *me = &P[fm_thread_index];
     if (loop_nice) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), loop_nice);
-    while (!fm_stop) fm_loop();
+    while (!fm_stop) {
+        __atomic_store_n(&me->inside, 1, __ATOMIC_RELAXED);
+        fm_loop();
+        __atomic_store_n(&me->inside, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&me->iterations, me->iterations + 1, __ATOMIC_RELAXED); /* the only writer */
+        double t = coarse_ms();
+        __atomic_store(&me->last_done, &t, __ATOMIC_RELAXED);
+    }
     __atomic_sub_fetch(&threads_running, 1, __ATOMIC_RELEASE);
     return NULL;
+}
+
+/* The early look (PROTOCOL.md): max(early_min_ms, early_factor x median ok child_ms), once 5 children were ok;
+ * < 0 until then. The median is recomputed (quickselect on a copy) for each of the first 64 ok children, then at
+ * every power of two and every 1024th: amortised O(1) per fork. */
+static double early_ms = -1;
+
+/* The k-th smallest of a[0..n) (three-way quickselect); afterwards a[0..k) hold the k smaller ones. */
+static double select_kth(double *a, size_t n, size_t k) {
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        double pivot = a[lo + (hi - lo) / 2], t;
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            if (a[i] < pivot) t = a[lt], a[lt++] = a[i], a[i++] = t;
+            else if (a[i] > pivot) t = a[--gt], a[gt] = a[i], a[i] = t;
+            else i++;
+        }
+        if (k < lt) hi = lt;
+        else if (k >= gt) lo = gt;
+        else return pivot;
+    }
+    return a[k];
+}
+
+static void update_early(void) {
+    static double *tmp;
+    static size_t cap;
+    size_t n = R.n_child_ms;
+    if (n < 5 || !(n <= 64 || (n & (n - 1)) == 0 || n % 1024 == 0)) return;
+    if (n > cap) {
+        double *p = realloc(tmp, n * 2 * sizeof *p);
+        if (!p) return;
+        tmp = p, cap = n * 2;
+    }
+    memcpy(tmp, R.child_ms, n * sizeof *tmp);
+    double median = select_kth(tmp, n, n / 2);
+    if (n % 2 == 0) { /* the elements before n/2 are now the smaller ones: the largest of them */
+        double lower = tmp[0];
+        for (size_t i = 1; i < n / 2; i++)
+            if (tmp[i] > lower) lower = tmp[i];
+        median = (median + lower) / 2;
+    }
+    double e = cfg.early_factor * median;
+    early_ms = e > cfg.early_min_ms ? e : cfg.early_min_ms;
 }
 
 static void fork_loop(void) {
@@ -1098,6 +1565,11 @@ static void fork_loop(void) {
                 }
             }
         }
+        fm_before_fork();
+        int inside = 0;
+        for (int t = 0; t < R.threads_started; t++) inside |= __atomic_load_n(&P[t].inside, __ATOMIC_RELAXED);
+        R.forks_inside += inside != 0;
+        R.forks_sampled++;
         outlen = 0;
         double t0 = fm_now_ms();
         pid_t pid = fork();
@@ -1127,19 +1599,74 @@ static void fork_loop(void) {
             _exit(0);
         }
         R.forks++;
-        int w = wait_child(pid, pp[0], t0 + (double)cfg.timeout_ms);
+
+        /* Wait: exit, or a proof that the child is blocked (early look, timeout, slow). */
+        waiter_t w;
+        waiter_open(&w, pid, pp[0]);
+        double timeout_at = t0 + (double)cfg.timeout_ms;
+        int exited = 0, slow = 0;
+        const char *blocked = NULL; /* "yes" | "running": a hang */
+        proof_t pr = {0};
+        if (early_ms >= 0 && early_ms < (double)cfg.timeout_ms && R.ok >= 5) {
+            exited = waiter_wait(&w, t0 + early_ms);
+            if (!exited) {
+                int r = prove(&w, t0, &pr, 0);
+                if (r == P_EXITED) exited = 1;
+                else if (r == P_BLOCKED) blocked = "yes";
+            }
+        }
+        if (!exited && !blocked && !(exited = waiter_wait(&w, timeout_at))) {
+            /* alive at the timeout: blocked (a hang) or slow (wait on, up to hard_factor x timeout) */
+            double hard_at = t0 + cfg.hard_factor * (double)cfg.timeout_ms;
+            double step = (double)cfg.timeout_ms / 4 > cfg.sample_ms ? (double)cfg.timeout_ms / 4 : cfg.sample_ms;
+            for (;;) {
+                int last = fm_now_ms() >= hard_at;
+                int r = prove(&w, t0, &pr, last);
+                if (r == P_EXITED) {
+                    exited = slow = 1;
+                    break;
+                }
+                if (r == P_BLOCKED) {
+                    blocked = "yes";
+                    break;
+                }
+                if (last) {
+                    blocked = "running";
+                    break;
+                }
+                double next = fm_now_ms() + step;
+                if (waiter_wait(&w, next < hard_at ? next : hard_at)) {
+                    exited = slow = 1;
+                    break;
+                }
+            }
+        }
         double elapsed = fm_now_ms() - start;
         int failed = 1;
-        if (w == W_TIMEOUT) {
+        if (!exited) {
+            double at = fm_now_ms() - t0;
             drain(pp[0]);
-            char *msg = strf("no exit after %ld ms%s%s", cfg.timeout_ms, outlen ? "; output: " : "", out_tail());
-            record("hang", i, elapsed, msg, -1, -1, pid);
+            char *msg = !strcmp(blocked, "yes")
+                            ? strf("blocked: no thread runnable or in a timed wait, no CPU time, not scheduled, "
+                                   "for %.0f ms (proved %.0f ms after the fork, timeout %ld ms)%s%s",
+                                   cfg.sample_ms, at, cfg.timeout_ms, outlen ? "; output: " : "", out_tail())
+                            : strf("still running %.0f ms after the fork (%g x the %ld ms timeout), never blocked: "
+                                   "a spin or livelock%s%s",
+                                   at, cfg.hard_factor, cfg.timeout_ms, outlen ? "; output: " : "", out_tail());
+            failure_t *f = record("hang", i, elapsed, msg, -1, -1, pid);
+            if (f) f->proof = proof_text(&pr), f->blocked = blocked;
+            waiter_close(&w);
             kill_and_reap(pid);
             drain(pp[0]);
         } else {
+            waiter_close(&w);
             int st = kill_and_reap(pid);
             double t1 = fm_now_ms();
             drain(pp[0]);
+            if (slow) {
+                R.slow++;
+                if (R.n_slow_ex < MAX_SLOW_EX) R.slow_ex[R.n_slow_ex].iteration = i, R.slow_ex[R.n_slow_ex++].ms = t1 - t0;
+            }
             if (WIFSIGNALED(st)) {
                 int sig = WTERMSIG(st);
                 char *msg = strf("killed by %s (%d)%s%s", sigabbrev(sig), sig, outlen ? "; output: " : "", out_tail());
@@ -1160,12 +1687,26 @@ static void fork_loop(void) {
                     double *p = realloc(R.child_ms, cap * sizeof(double));
                     if (p) R.child_ms = p, R.cap_child_ms = cap;
                 }
-                if (R.n_child_ms < R.cap_child_ms) R.child_ms[R.n_child_ms++] = t1 - t0;
+                if (R.n_child_ms < R.cap_child_ms) {
+                    R.child_ms[R.n_child_ms++] = t1 - t0;
+                    update_early();
+                }
             }
         }
+        proof_free(&pr);
         if (failed && cfg.fail_fast) break;
     }
-    R.elapsed_ms = fm_now_ms() - start;
+    double stop = fm_now_ms(), stop_coarse = coarse_ms();
+    R.elapsed_ms = stop - start;
+    /* pressure over the window: iterations since the first fork, and how long ago each thread last finished one */
+    R.have_pressure = 1;
+    R.window_ms = R.elapsed_ms;
+    for (int t = 0; t < R.threads_started; t++) {
+        R.iter_window[t] = __atomic_load_n(&P[t].iterations, __ATOMIC_RELAXED) - R.iter_base[t];
+        double last;
+        __atomic_load(&P[t].last_done, &last, __ATOMIC_RELAXED);
+        R.last_ms[t] = last > 0 ? (stop_coarse - last > 0 ? stop_coarse - last : 0) : -1;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -1236,6 +1777,18 @@ static void parse_config(const char *path) {
         const char *m = jget(diag, "max");
         if (m && jnum(m, &d) && d >= 0) cfg.diag_max = (int)d;
     }
+    cfg.sample_ms = 100, cfg.early_min_ms = 200, cfg.early_factor = 20, cfg.hard_factor = 5;
+    const char *hp = jget(text, "hang_proof");
+    if (hp && strncmp(jws(hp), "null", 4)) {
+        if (*jws(hp) != '{') die_config("\"hang_proof\" is not an object");
+        const char *ht = text;
+        text = (char *)hp; /* NUM reads from `text` */
+        NUM("sample_ms", cfg.sample_ms, 100, 1, 60000);
+        NUM("early_min_ms", cfg.early_min_ms, 200, 0, 1e9);
+        NUM("early_factor", cfg.early_factor, 20, 0, 1e6);
+        NUM("hard_factor", cfg.hard_factor, 5, 1, 1000);
+        text = (char *)ht;
+    }
 #undef NUM
     free(text);
 }
@@ -1284,6 +1837,19 @@ int main(int argc, char **argv) {
     install_fault_handlers();
     fm_setup();
 
+    if (cfg.threads > 0) {
+        void *mem = NULL;
+        if (posix_memalign(&mem, 128, (size_t)cfg.threads * sizeof(pressure_slot_t)) != 0) {
+            finish_run();
+            write_result(NULL, strf("out of memory for %d pressure slots", cfg.threads));
+            _exit(0);
+        }
+        memset(mem, 0, (size_t)cfg.threads * sizeof(pressure_slot_t));
+        P = mem;
+        R.iter_base = calloc((size_t)cfg.threads, sizeof(long));
+        R.iter_window = calloc((size_t)cfg.threads, sizeof(long));
+        R.last_ms = calloc((size_t)cfg.threads, sizeof(double));
+    }
     for (int i = 0; i < cfg.threads; i++) {
         pthread_t t;
         __atomic_add_fetch(&threads_running, 1, __ATOMIC_RELEASE);
@@ -1302,6 +1868,19 @@ int main(int argc, char **argv) {
     /* precise small delays for the forking thread only (the loop threads keep the default slack) */
     prctl(PR_SET_TIMERSLACK, 1UL);
     fm_sleep_ms((double)cfg.warmup_ms);
+
+    /* the precondition: once, threads running, before the first fork (fm_fail in it names it, see fm_fail) */
+    phase = "precondition";
+    int pre = fm_precondition();
+    read_mapped();
+    if (pre != 0) {
+        finish_run();
+        write_result(NULL, strf("precondition failed: fm_precondition returned %d", pre));
+        _exit(0);
+    }
+    phase = "before_fork";
+    /* pressure counts the iterations made during the fork loop only */
+    for (int t = 0; t < R.threads_started; t++) R.iter_base[t] = __atomic_load_n(&P[t].iterations, __ATOMIC_RELAXED);
 
     fork_loop();
 
