@@ -200,7 +200,7 @@ function readProcStat(pid) {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const r = s.lastIndexOf(')');
     const f = s.slice(r + 2).split(' ');
-    return { pid, comm: s.slice(s.indexOf('(') + 1, r), state: f[0], ppid: Number(f[1]), start: Number(f[19]) };
+    return { pid, comm: s.slice(s.indexOf('(') + 1, r), state: f[0], ppid: Number(f[1]), pgid: Number(f[2]), start: Number(f[19]) };
   } catch { return null; }
 }
 function allProcs() {
@@ -510,8 +510,10 @@ function watchdogWorker() {
   };
   const waitMs = (ms) => Atomics.wait(sh, S_TICK, 0, ms);
   const selfCmdline = cmdline(process.pid);
-  // the processes of the running iteration: the harness's descendants, minus those there before the fork loop
-  const iterProcs = () => descendantsOf(process.pid, baseline);
+  // the processes of the running iteration: the harness's descendants in its process group (a detached spawn, e.g.
+  // by a loop thread, is a group of its own), minus those there before the fork loop
+  const ownPgid = readProcStat(process.pid)?.pgid ?? null;
+  const iterProcs = () => descendantsOf(process.pid, baseline).filter((p) => ownPgid == null || p.pgid === ownPgid);
   const ageMs = () => Number(nowNs() - big[B_ITER_START]) / 1e6;
 
   // Two samples sample_ms apart (watching for the iteration to settle meanwhile). Returns null when it settled.
