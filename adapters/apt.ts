@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
+import { lockSync, processStart, withLock } from '../src/lock.ts';
 
 export const SUITES = ['bullseye', 'bookworm', 'trixie', 'sid'] as const;
 export type DebianSuite = (typeof SUITES)[number];
@@ -66,14 +67,29 @@ export class PrivateApt {
 
   /** Write the sources list (binary and source packages of every suite) and update when older than a day. */
   update(log: (l: string) => void = () => {}): void {
+    const unlock = this.lock(log);
+    try {
+      this.update1(log);
+    } finally {
+      unlock();
+    }
+  }
+
+  /** One forkmatrix at a time uses this apt state (its lists, caches and download folders). */
+  private lock(log: (l: string) => void): () => void {
+    return lockSync(path.join(this.dir, '.lock'), 'using the private apt state', log);
+  }
+
+  private update1(log: (l: string) => void): void {
     for (const d of ['lists/partial', 'cache/archives/partial']) mkdirSync(path.join(this.dir, d), { recursive: true });
     const mirror = debianMirror();
     const signed = existsSync(KEYRING) ? `[signed-by=${KEYRING}] ` : '';
     const list = SUITES.flatMap((s) => [`deb ${signed}${mirror} ${s} main`, `deb-src ${signed}${mirror} ${s} main`]).join('\n') + '\n';
     const listFile = path.join(this.dir, 'sources.list');
     const stamp = path.join(this.dir, 'updated');
-    const fresh = existsSync(stamp) && readFileSync(listFile, 'utf8') === list && Date.now() - statSync(stamp).mtimeMs < 86_400_000;
+    const fresh = existsSync(stamp) && existsSync(listFile) && readFileSync(listFile, 'utf8') === list && Date.now() - statSync(stamp).mtimeMs < 86_400_000;
     if (fresh) return;
+    rmSync(stamp, { force: true }); // written back only when this update completes: an interrupted one is redone
     writeFileSync(listFile, list);
     writeFileSync(path.join(this.dir, 'status'), '');
     log(`apt: updating the private package lists (${SUITES.join(', ')})`);
@@ -84,6 +100,15 @@ export class PrivateApt {
 
   /** Download `pkg/suite` specs into `dest`; returns the .deb paths (in the order asked). */
   download(specs: string[], dest: string, log: (l: string) => void = () => {}): string[] {
+    const unlock = this.lock(log);
+    try {
+      return this.download1(specs, dest, log);
+    } finally {
+      unlock();
+    }
+  }
+
+  private download1(specs: string[], dest: string, log: (l: string) => void): string[] {
     this.update(log);
     mkdirSync(dest, { recursive: true });
     return specs.map((spec) => {
@@ -106,6 +131,15 @@ export class PrivateApt {
 
   /** Fetch a source package (`apt-get source --download-only`) into dest; returns dest. */
   source(spec: string, dest: string, log: (l: string) => void = () => {}): string {
+    const unlock = this.lock(log);
+    try {
+      return this.source1(spec, dest, log);
+    } finally {
+      unlock();
+    }
+  }
+
+  private source1(spec: string, dest: string, log: (l: string) => void): string {
     this.update(log);
     mkdirSync(dest, { recursive: true });
     const r = capture('apt-get', [...this.opts(), 'source', '--download-only', spec], { env: cleanBaseEnv(), cwd: dest, timeoutMs: 900_000 });
@@ -128,20 +162,40 @@ export function debVersion(deb: string): string {
 
 /**
  * Build a directory atomically: `fill(tmp)` writes into a temporary sibling that is renamed into place only when
- * it succeeds, so a broken or partial provision is never cached.
+ * it succeeds, so a broken, partial or interrupted (Ctrl-C, SIGKILL) provision is never cached: the directory
+ * existing is what "complete" means. A lock beside it makes a second forkmatrix building the same directory wait
+ * (saying so) and then reuse the first one's result; temporaries of dead processes are removed.
  */
-export async function buildAtomically(dir: string, fill: (tmp: string) => Promise<void> | void): Promise<string> {
+export async function buildAtomically(dir: string, fill: (tmp: string) => Promise<void> | void, log: (l: string) => void = () => {}): Promise<string> {
   if (existsSync(dir)) return dir;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
-    await fill(tmp);
-    mkdirSync(path.dirname(dir), { recursive: true });
-    renameSync(tmp, dir);
-  } catch (e) {
+  mkdirSync(path.dirname(dir), { recursive: true });
+  return withLock(path.join(path.dirname(dir), `.${path.basename(dir)}.lock`), `building ${dir}`, log, async () => {
+    if (existsSync(dir)) {
+      log(`reusing ${dir}: another forkmatrix built it meanwhile`);
+      return dir;
+    }
+    removeDeadTemporaries(dir);
+    const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    mkdirSync(tmp, { recursive: true });
+    try {
+      await fill(tmp);
+      renameSync(tmp, dir);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (existsSync(dir)) return dir; // made by a forkmatrix that does not take the lock: theirs is as good
+      throw e;
+    }
+    return dir;
+  });
+}
+
+/** Remove `${dir}.tmp-PID` siblings whose process is gone (a provision killed mid-way). */
+export function removeDeadTemporaries(dir: string): void {
+  const base = path.basename(dir) + '.tmp-';
+  for (const f of safeList(path.dirname(dir))) {
+    if (!f.startsWith(base)) continue;
+    const pid = Number(/^(\d+)/.exec(f.slice(base.length))?.[1]);
+    if (pid && pid !== process.pid && processStart(pid) == null) rmSync(path.join(path.dirname(dir), f), { recursive: true, force: true });
   }
-  return dir;
 }

@@ -46,6 +46,7 @@ import { writeWhole } from '../src/util.ts';
 import type {
   Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime,
 } from '../src/types.ts';
+import { lockFile, withLock } from '../src/lock.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** The repo's runners/ (harness scripts, harness.c): bound into every root at the same path. */
@@ -551,7 +552,7 @@ export const debianRootAdapter: Adapter = {
     const wanted = ROOT_SPECS.filter((s) => what.includes('roots') || what.includes(`root-${s.suite}`));
     if (!wanted.length) return;
     if (process.arch !== 'x64') throw new Error(`roots: x86_64 only (amd64 roots); this machine is ${process.arch}`);
-    for (const s of wanted) await provisionRoot(s, opts, log);
+    for (const s of wanted) await withLock(lockFile(opts.cacheDir, `provision-root-${s.suite}`), `provisioning the ${s.suite} root`, log, () => provisionRoot(s, opts, log));
   },
 
   async environments(opts) {

@@ -26,6 +26,7 @@ import { hostRuntimes, probeHost, which } from './host.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile, sameFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime } from '../src/types.ts';
+import { lockFile, withLock } from '../src/lock.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // ELF: what a binary asks of the dynamic loader (read straight from the file, no binutils needed)
@@ -960,8 +961,11 @@ export const glibcAdapter: Adapter = {
   name: 'glibc',
   async provision(what, opts, log) {
     if (!what.includes('glibc')) return;
-    const trees = await provisionDebian(opts, log);
-    await provisionCopies([...trees, ...localTrees(opts)], opts, log);
+    // one provision of glibc at a time per cache: a second one waits, then finds it built and reuses it
+    await withLock(lockFile(opts.cacheDir, 'provision-glibc'), 'provisioning glibc', log, async () => {
+      const trees = await provisionDebian(opts, log);
+      await provisionCopies([...trees, ...localTrees(opts)], opts, log);
+    });
   },
   async environments(opts) {
     return glibcTreeEnvironments(opts);

@@ -121,10 +121,12 @@ export const hostAdapter: Adapter = {
     if (process.getuid?.() !== 0) throw new Error(`host: missing ${need.join(', ')}; as root run: apt-get install -y ${need.join(' ')}`);
     log(`host: apt-get install ${need.join(' ')}`);
     const env = { ...cleanBaseEnv(), DEBIAN_FRONTEND: 'noninteractive' };
-    let r = capture('apt-get', ['install', '-y', '-q', ...need], { env, timeoutMs: 900_000 });
+    // a second provision (or any apt) at the same time: wait for dpkg's lock instead of failing on it
+    const wait = ['-o', 'DPkg::Lock::Timeout=600'];
+    let r = capture('apt-get', [...wait, 'install', '-y', '-q', ...need], { env, timeoutMs: 900_000 });
     if (r.code !== 0) {
-      capture('apt-get', ['update', '-q'], { env, timeoutMs: 600_000 });
-      r = capture('apt-get', ['install', '-y', '-q', ...need], { env, timeoutMs: 900_000 });
+      capture('apt-get', [...wait, 'update', '-q'], { env, timeoutMs: 600_000 });
+      r = capture('apt-get', [...wait, 'install', '-y', '-q', ...need], { env, timeoutMs: 900_000 });
     }
     if (r.code !== 0) throw new Error(`host: apt-get install ${need.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
   },

@@ -31,6 +31,7 @@ import type {
 } from '../src/types.ts';
 import { buildAtomically, debVersion, PrivateApt, unpackDeb, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
+import { lockFile, withLock } from '../src/lock.ts';
 
 export const LOADER = 'ld-musl-x86_64.so.1';
 const TRIPLE = 'x86_64-linux-musl';
@@ -587,7 +588,10 @@ export const muslAdapter: Adapter = {
     const wanted = MUSL_SUITES.filter((s) => what.includes('musl') || what.includes(`musl-${s.label}`));
     if (!wanted.length) return;
     if (process.arch !== 'x64') throw new Error(`musl: this adapter knows x86_64 only (${LOADER}); this machine is ${process.arch}`);
-    for (const s of wanted) await provisionSuite(s.suite, opts, log);
+    // one provision of musl at a time per cache: a second one waits, then finds the versions built and reuses them
+    await withLock(lockFile(opts.cacheDir, 'provision-musl'), 'provisioning musl', log, async () => {
+      for (const s of wanted) await provisionSuite(s.suite, opts, log);
+    });
   },
 
   async environments(opts) {

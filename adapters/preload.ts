@@ -19,6 +19,7 @@ import {
 } from './glibc.ts';
 import { libcFromMaps, sameFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof } from '../src/types.ts';
+import { lockFile, withLock } from '../src/lock.ts';
 
 export interface Allocator {
   name: string;
@@ -187,7 +188,7 @@ export const preloadAdapter: Adapter = {
   name: 'preload',
   async provision(what, opts, log) {
     if (!what.includes('allocators')) return;
-    await provisionAllocators(opts, log);
+    await withLock(lockFile(opts.cacheDir, 'provision-allocators'), 'provisioning the allocators', log, () => provisionAllocators(opts, log));
   },
   async environments(opts) {
     const custom = opts.preload.map((p) => ({ name: preloadName(p), lib: checkPreload(p) }));

@@ -1,6 +1,6 @@
 // Small helpers shared by the core and the adapters.
 
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Compare dotted versions numerically ("2.36" < "2.41", "1.2.5-3" > "1.2.5"): negative, 0 or positive. */
@@ -37,9 +37,14 @@ export function writeWhole(file: string, text: string, o: { mode?: number; ifCha
   }
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  if (o.mode != null) chmodSync(tmp, o.mode);
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, text);
+    if (o.mode != null) chmodSync(tmp, o.mode);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true }); // a full disk leaves no half-written temporary behind
+    throw e;
+  }
   return true;
 }
 
@@ -57,4 +62,31 @@ export function isDir(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+const doomed = new Set<string>();
+let exitHook = false;
+
+/**
+ * Remove these paths when the process exits, however it exits short of SIGKILL: a normal end, an uncaught error,
+ * or process.exit() from the Ctrl-C handler (src/proc.ts). Returns a function that forgets them (when the caller
+ * cleaned up or kept them itself).
+ */
+export function removeOnExit(...paths: string[]): () => void {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const p of doomed) {
+        try {
+          rmSync(p, { recursive: true, force: true });
+        } catch {
+          /* best effort at exit */
+        }
+      }
+    });
+  }
+  for (const p of paths) doomed.add(p);
+  return () => {
+    for (const p of paths) doomed.delete(p);
+  };
 }
