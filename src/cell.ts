@@ -2,7 +2,7 @@
 // says how to launch it, the harness forks in a loop and writes one JSON result; this module turns that into a
 // verdict. Nothing here parses free text.
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { capture, runGrouped, cleanBaseEnv } from './proc.ts';
 import { isFile } from './util.ts';
@@ -51,7 +51,15 @@ export const DEFAULT_HANG_PROOF = { sample_ms: 100, early_min_ms: 200, early_fac
 
 /** The interposers an environment preloads (LD_PRELOAD), which every harness process must show mapped. */
 export function preloadsOf(env: Environment): string[] {
-  return (env.env.LD_PRELOAD ?? '').split(/[:\s]+/).filter(Boolean);
+  const root = env.root ?? '';
+  // /proc/PID/maps names the file a link points to (libtcmalloc_minimal.so.4 -> libtcmalloc_minimal.so.4.5.16)
+  return (env.env.LD_PRELOAD ?? '').split(/[:\s]+/).filter(Boolean).map((p) => {
+    try {
+      return realpathSync(root + p).slice(root.length);
+    } catch {
+      return p;
+    }
+  });
 }
 
 type ProcessOutcome = { result: HarnessResult } | { crash: string };
@@ -88,8 +96,8 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
 
   // The budget is spread over fresh harness processes, each with its own seed (seed, seed+1, ...), so that a
   // condition fixed per process (an fd number, which thread started first) cannot decide the cell.
-  const procs = Math.max(1, o.processes ?? PROCESSES);
-  const per = { forks: Math.max(1, Math.ceil(o.budget.forks / procs)), seconds: o.budget.seconds / procs };
+  const procs = Math.max(1, Math.min(o.processes ?? PROCESSES, o.budget.forks));
+  const share = (i: number) => ({ forks: Math.floor(o.budget.forks / procs) + (i < o.budget.forks % procs ? 1 : 0), seconds: o.budget.seconds / procs });
   let ev = emptyEvidence();
   let childMs: CellResult['child_ms'] = null;
   let libcPath: string | null = null;
@@ -99,7 +107,7 @@ export async function runCell(c: CaseDef, env: Environment, rt: RuntimeInstance,
     let out: ProcessOutcome | null = null;
     for (let attempt = 0; attempt <= RERUNS; attempt++) {
       if (o.signal?.aborted) return finish({ verdict: 'error', reason: 'interrupted' });
-      out = await runProcess(c, env, prepared, clean, home, path.join(cellDir, `p${i}${attempt ? `-rerun${attempt}` : ''}`), { ...o, budget: { ...o.budget, ...per }, seed: o.seed + i });
+      out = await runProcess(c, env, prepared, clean, home, path.join(cellDir, `p${i}${attempt ? `-rerun${attempt}` : ''}`), { ...o, budget: { ...o.budget, ...share(i) }, seed: o.seed + i });
       if ('result' in out) break;
       reruns.push(`process ${i + 1}${attempt ? ` (re-run ${attempt})` : ''}: ${out.crash}`);
     }

@@ -2,7 +2,7 @@
 // with it. Colour says the verdict and, for failures, the promise level: a broken guarantee is not the same red as a
 // portability hazard where POSIX promises nothing.
 
-import { backtraceSummary, cellLabel, summaryLine, type Matrix } from './matrix.ts';
+import { backtraceSummary, cellLabel, columnId, findings, summaryLine, type Matrix } from './matrix.ts';
 import type { CellResult } from './types.ts';
 
 const esc = (s: unknown) =>
@@ -51,6 +51,19 @@ function detail(c: CellResult): string {
   if (c.reruns?.length) rows.push(['harness re-runs', `<pre>${esc(c.reruns.join('\n'))}</pre>`]);
   rows.push(['environment', `<pre>${esc(Object.entries(c.clean_env ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'))}</pre>`]);
   return `<table class="d">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>`;
+}
+
+/** The page opens with what forkmatrix found that no upstream source reports yet. */
+function findingsHTML(m: Matrix): string {
+  const fs = findings(m);
+  if (!fs.length) return '';
+  const items = fs.map(([key, cells]) => {
+    const f = cells[0].found!;
+    const seen = cells.map((c) => `<a href="#cell-${slug(key)}--${slug(columnId(c))}">${esc(columnId(c))}</a> ${esc(`${c.kind} ${c.failures}/${c.forks}`)}`).join('; ');
+    const bt = backtraceSummary(cells[0]);
+    return `<li><strong>${esc(key)}</strong>: ${esc(f.measured)}${f.report ? ` (<a href="../../${esc(f.report)}">report</a>)` : ''}<br>seen: ${seen}${bt ? `<br>stuck in: <code>${esc(bt)}</code>` : ''}<br>replay: <code>${esc(cells[0].replay)}</code></li>`;
+  });
+  return `<h2 id="findings">Findings: found here, no upstream report yet</h2><ul class="findings">${items.join('')}</ul>`;
 }
 
 export function toHTML(m: Matrix, title = 'forkmatrix: the child of a multithreaded fork()'): string {
@@ -110,6 +123,7 @@ table.d th{text-align:right;padding-right:8px;white-space:nowrap;vertical-align:
 <h1>${esc(title)}</h1>
 <p>Each cell is one case (row) under one environment and runtime (column): what the child of a multithreaded parent could do after <code>fork()</code>, counted over many real forks. Generated ${esc(m.generated)} from ${m.sources.length} TAP stream(s).</p>
 <p class="legend"><span class="pass">pass</span><span class="fail-guaranteed" style="background:#e53935;color:#fff">broken guarantee</span><span style="background:#fb8c00">fails (libc-dependent promise)</span><span style="background:#fff3b0">known failure (upstream source)</span><span style="background:#80deea">found here (no upstream report yet)</span><span style="background:#fafafa;font-style:italic">inconclusive</span><span style="background:#cfd8e3">recorded, no promise</span><span style="background:#f2f2f2">skipped here</span><span style="background:#d1b3ff">case/harness error</span> — cells read <em>kind failures/forks</em>.</p>
+${findingsHTML(m)}
 <h2>Summary</h2>${summary}
 <form class="filters" onsubmit="return false"><label>runtime <select id="f-rt"><option value="">all</option>${opts(runtimes)}</select></label><label>environment <select id="f-env"><option value="">all</option>${opts(libcs)}</select></label><label>verdict <select id="f-v"><option value="">all</option>${opts(['fail', 'pass', 'inconclusive', 'skip', 'error'])}</select></label><label>case <input id="f-q" type="search" placeholder="text"></label></form>
 ${body}

@@ -238,14 +238,27 @@ export function errorLine(s: string | null | undefined): string {
   return exc.slice(0, 300).replace(/\|/g, '\\|');
 }
 
-/** Findings first: every failure measured here with no upstream report, grouped by case, with where it was seen. */
-export function findingsMarkdown(m: Matrix): string {
+/** Every failure measured here with no upstream report (a `found:` entry), grouped by case, in row order. */
+export function findings(m: Matrix): [string, CellResult[]][] {
   const byCase = new Map<string, CellResult[]>();
   for (const r of m.rows) for (const col of m.columns) {
     const c = m.cells[r.key]?.[col.id];
     if (c?.verdict === 'fail' && c.found) byCase.set(r.key, [...(byCase.get(r.key) ?? []), c]);
   }
-  if (!byCase.size) return '';
+  return [...byCase];
+}
+
+/** The terminal's list of findings, after the summary. */
+export function findingsText(m: Matrix): string {
+  const fs = findings(m);
+  if (!fs.length) return '';
+  return `\nFindings (found here, no upstream report yet):\n${fs.map(([key, cells]) => `  ${key}: ${cells[0].found!.measured}${cells[0].found!.report ? ` (${cells[0].found!.report})` : ''}\n    seen: ${cells.map((c) => `${columnId(c)} ${c.kind} ${c.failures}/${c.forks}`).join('; ')}`).join('\n')}\n`;
+}
+
+/** Findings first: every failure measured here with no upstream report, grouped by case, with where it was seen. */
+export function findingsMarkdown(m: Matrix): string {
+  const byCase = findings(m);
+  if (!byCase.length) return '';
   let out = `## Findings (found here, no upstream report yet)\n\n`;
   for (const [key, cells] of byCase) {
     const f = cells[0].found!;
