@@ -2,7 +2,8 @@
 // (environment, runtime), then the matrix. The core reports progress through callbacks; it knows no terminal.
 
 import { randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { removeOnExit } from './util.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { Bank, mergeRounds, mostUncertain, nextSlice } from './adaptive.ts';
@@ -86,13 +87,43 @@ function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
 }
 
+/**
+ * A run directory no other run can take: `.<id>.partial` is created with mkdir (exclusive: it fails if it exists),
+ * and only while `<id>` itself does not exist; a run started in the same second as another gets `<stamp>-2`, `-3`...
+ * The partial directory is renamed to `<id>` when the run completes. Returns the id and the partial directory.
+ */
+function reserveRunDir(outRoot: string, wanted: string | undefined): { runId: string; partial: string } {
+  mkdirSync(outRoot, { recursive: true });
+  if (wanted) {
+    const partial = path.join(outRoot, `.${wanted}.partial`);
+    rmSync(partial, { recursive: true, force: true });
+    mkdirSync(partial);
+    return { runId: wanted, partial };
+  }
+  const base = stamp();
+  for (let n = 1; ; n++) {
+    const runId = n === 1 ? base : `${base}-${n}`;
+    const partial = path.join(outRoot, `.${runId}.partial`);
+    try {
+      mkdirSync(partial); // exclusive
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    // checked after the reservation: a run that completed <id> before it cannot be overwritten now
+    if (existsSync(path.join(outRoot, runId))) {
+      rmSync(partial, { recursive: true, force: true });
+      continue;
+    }
+    return { runId, partial };
+  }
+}
+
 export async function run(o: RunOptions): Promise<RunOutcome> {
-  const runId = o.runId ?? stamp();
+  const { runId, partial } = reserveRunDir(o.outRoot, o.runId);
   const finalDir = path.join(o.outRoot, runId);
-  const partial = path.join(o.outRoot, `.${runId}.partial`);
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
   const work = mkdtempSync(path.join(os.tmpdir(), 'forkmatrix-'));
+  removeOnExit(partial, work); // Ctrl-C exits from src/proc.ts's handler: no half-written results, no temp dir left
   const gdb = which('gdb');
   try {
     // Prove every environment's libc before anything forks: a mismatch is an error, never a column.
