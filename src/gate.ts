@@ -26,7 +26,7 @@ export interface Baseline {
   cells: Record<string, BaselineCell>;
 }
 
-export type GateStatus = 'regressed' | 'fixed' | 'improved' | 'unchanged' | 'expected' | 'new-pass' | 'new-fail' | 'skipped' | 'error';
+export type GateStatus = 'regressed' | 'fixed' | 'improved' | 'unchanged' | 'expected' | 'new-pass' | 'new-fail' | 'skipped' | 'inconclusive' | 'error';
 
 export interface GateCell {
   cell: CellResult;
@@ -35,15 +35,59 @@ export interface GateCell {
   note: string;
 }
 
+/** The baseline format this forkmatrix reads and writes. */
+export const BASELINE_FORMAT = 1;
+
+/** "at position N" of a JSON.parse error, as line:col of `text` (null when the message has none). */
+function jsonPos(text: string, message: string): string | null {
+  const m = /position (\d+)/.exec(message);
+  if (!m) return /end of (JSON|data) input/i.test(message) ? lineCol(text, text.length) : null;
+  return lineCol(text, Number(m[1]));
+}
+
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `${before.length}:${before[before.length - 1].length + 1}`;
+}
+
+/** Read a baseline written by --update-baseline. Throws an Error with one line naming the file (and where) and the fix. */
 export function readBaseline(file: string): Baseline {
+  const fix = 'record one with --update-baseline';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`--baseline ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a baseline file' : `cannot read it (${code ?? (e as Error).message})`}; ${fix}`);
+  }
+  if (!text.trim()) throw new Error(`--baseline ${file}: empty, not a forkmatrix baseline; ${fix}`);
+  if (text.includes('\0')) throw new Error(`--baseline ${file}: binary data, not a forkmatrix baseline; ${fix}`);
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
+    data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not a forkmatrix baseline (${(e as Error).message}); record one with --update-baseline`);
+    const msg = (e as Error).message.split('\n')[0];
+    const at = jsonPos(text, msg);
+    throw new Error(`--baseline ${file}${at ? ':' + at : ''}: not a forkmatrix baseline (not JSON: ${msg.replace(/ in JSON at position \d+.*$/, '').slice(0, 100)}); ${fix}`);
   }
   const b = data as Baseline;
-  if (b?.forkmatrix_baseline !== 1 || typeof b.cells !== 'object') throw new Error(`${file}: not a forkmatrix baseline (no "forkmatrix_baseline": 1); record one with --update-baseline`);
+  if (typeof b !== 'object' || b === null || Array.isArray(b) || !('forkmatrix_baseline' in b))
+    throw new Error(`--baseline ${file}: not a forkmatrix baseline (no "forkmatrix_baseline" key); ${fix}`);
+  const format = (b as { forkmatrix_baseline: unknown }).forkmatrix_baseline;
+  if (typeof format === 'number' && format > BASELINE_FORMAT)
+    throw new Error(`--baseline ${file}: written by a newer forkmatrix (baseline format ${format}; this one reads ${BASELINE_FORMAT}): update forkmatrix, or re-record it with --update-baseline`);
+  if (format !== BASELINE_FORMAT) throw new Error(`--baseline ${file}: "forkmatrix_baseline": ${JSON.stringify(format)?.slice(0, 40)} is not a baseline format (expected ${BASELINE_FORMAT}); ${fix}`);
+  if (typeof b.cells !== 'object' || b.cells === null || Array.isArray(b.cells)) throw new Error(`--baseline ${file}: "cells" must be an object of case -> cell; ${fix}`);
+  for (const [k, c] of Object.entries(b.cells)) {
+    const bad =
+      typeof c !== 'object' || c === null ? 'not an object'
+      : typeof c.verdict !== 'string' ? 'no verdict'
+      : !['pass', 'fail', 'inconclusive', 'skip', 'error'].includes(c.verdict) ? `verdict '${String(c.verdict).slice(0, 20)}' is unknown`
+      : typeof c.forks !== 'number' || typeof c.failures !== 'number' ? 'forks and failures must be numbers'
+      : null;
+    if (bad) throw new Error(`--baseline ${file}: cells["${k.slice(0, 80)}"]: ${bad}; ${fix}`);
+  }
+  if (!Array.isArray(b.environments)) b.environments = [];
   return b;
 }
 
@@ -66,25 +110,48 @@ export function writeBaseline(file: string, b: Baseline): void {
 
 /** Expectations file (like wpt's metadata): a YAML list of { case, libc, versions?, verdict, cite }. */
 export function readExpectations(file: string): Map<string, Known[]> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`--expectations ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a YAML file' : `cannot read it (${code ?? (e as Error).message})`}`);
+  }
+  const shape = 'expected a YAML list of { case, libc, versions?, verdict, cite }';
+  if (text.includes('\0')) throw new Error(`${file}:1:1: binary data, not YAML: ${shape}`);
   const lc = new LineCounter();
-  const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lc });
+  let doc;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  } catch (e) {
+    throw new Error(`${file}:1:1: YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
   if (doc.errors.length) {
     const p = lc.linePos(doc.errors[0].pos[0]);
     throw new Error(`${file}:${p.line}:${p.col}: YAML: ${doc.errors[0].message.split('\n')[0]}`);
   }
   const out = new Map<string, Known[]>();
   const items = isSeq(doc.contents) ? doc.contents.items : null;
-  if (!items) throw new Error(`${file}:1:1: expected a list of { case, libc, versions?, verdict, cite }`);
+  if (!items) throw new Error(`${file}:1:1: ${shape}`);
   items.forEach((node, i) => {
-    const v = (node as { toJSON(): unknown }).toJSON() as Record<string, unknown>;
-    const at = lc.linePos((node as unknown as { range?: number[] }).range?.[0] ?? 0);
+    let v: unknown;
+    try {
+      v = node && typeof (node as { toJSON?: unknown }).toJSON === 'function' ? (node as { toJSON(): unknown }).toJSON() : null;
+    } catch (e) {
+      v = null; // e.g. an alias to nowhere
+    }
+    const at = lc.linePos((node as unknown as { range?: number[] } | null)?.range?.[0] ?? 0);
     const where = `${file}:${at.line}:${at.col}: [${i}]`;
-    for (const k of ['case', 'libc', 'verdict', 'cite']) if (typeof v?.[k] !== 'string') throw new Error(`${where}: missing ${k} (each entry needs case, libc, verdict, cite)`);
-    if (!['glibc', 'musl'].includes(v.libc as string)) throw new Error(`${where}.libc: expected glibc or musl`);
-    if (!['fail', 'hang', 'crash', 'wrong'].includes(v.verdict as string)) throw new Error(`${where}.verdict: expected fail, hang, crash or wrong`);
-    const list = out.get(v.case as string) ?? [];
-    list.push({ libc: v.libc as string, versions: v.versions as string | undefined, verdict: v.verdict as Known['verdict'], cite: v.cite as string });
-    out.set(v.case as string, list);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${where}: ${shape}`);
+    const e = v as Record<string, unknown>;
+    for (const k of ['case', 'libc', 'verdict', 'cite']) if (typeof e[k] !== 'string') throw new Error(`${where}: missing ${k} (each entry needs case, libc, verdict, cite)`);
+    if (!['glibc', 'musl'].includes(e.libc as string)) throw new Error(`${where}.libc: expected glibc or musl`);
+    if (!['fail', 'hang', 'crash', 'wrong'].includes(e.verdict as string)) throw new Error(`${where}.verdict: expected fail, hang, crash or wrong`);
+    if (typeof e.versions === "number") e.versions = String(e.versions);
+    if (e.versions != null && typeof e.versions !== "string") throw new Error(`${where}.versions: expected a string such as "<2.40"`);
+    const list = out.get(e.case as string) ?? [];
+    list.push({ libc: e.libc as string, versions: e.versions as string | undefined, verdict: e.verdict as Known['verdict'], cite: e.cite as string });
+    out.set(e.case as string, list);
   });
   return out;
 }
@@ -93,10 +160,13 @@ export function withExpectations(cases: CaseDef[], exp: Map<string, Known[]>): C
   return cases.map((c) => (exp.has(c.key) ? { ...c, known: [...c.known, ...exp.get(c.key)!] } : c));
 }
 
-function expectedFor(c: CellResult, cases: Map<string, CaseDef>): Known | null {
+function expectedFor(c: CellResult, cases: Map<string, CaseDef>): { verdict: string; cite: string } | null {
   const def = cases.get(c.case);
   if (!def || !c.libc) return null;
-  return def.known.find((k) => knownApplies(k, c.libc!)) ?? null;
+  const k = def.known.find((k) => knownApplies(k, c.libc!, c.runtime_version));
+  if (k) return k;
+  const f = def.found.find((k) => knownApplies(k, c.libc!, c.runtime_version));
+  return f ? { verdict: f.verdict, cite: `found here: ${f.measured}` } : null;
 }
 
 export function compare(cells: CellResult[], baseline: Baseline | null, cases: CaseDef[]): GateCell[] {
@@ -106,10 +176,11 @@ export function compare(cells: CellResult[], baseline: Baseline | null, cases: C
     const miss = cell.missable != null ? `no failure in ${cell.forks} forks: rates above ${fmtRate(cell.missable)} excluded at 95%` : '';
     if (cell.verdict === 'skip') return { cell, status: 'skipped', baseline: b, note: cell.reason ?? '' };
     if (cell.verdict === 'error') return { cell, status: 'error', baseline: b, note: (cell.reason ?? '').split('\n')[0] };
+    if (cell.verdict === 'inconclusive') return { cell, status: 'inconclusive', baseline: b, note: cell.reason ?? '' };
     const failed = cell.verdict === 'fail';
     const expected = expectedFor(cell, byKey);
-    if (failed && (cell.known || expected || cell.level === 'none'))
-      return { cell, status: 'expected', baseline: b, note: cell.level === 'none' ? 'promise level none: recorded, not judged' : `expected: ${(cell.known ?? expected)!.cite}` };
+    if (failed && (cell.known || cell.found || expected || cell.level === 'none'))
+      return { cell, status: 'expected', baseline: b, note: cell.level === 'none' ? 'promise level none: recorded, not judged' : `expected: ${cell.known ? `known${cell.known.fixed_in ? `, fixed in ${cell.known.fixed_in}` : ''}: ${cell.known.cite}` : cell.found ? `found here: ${cell.found.measured}` : expected!.cite}` };
     if (!failed && expected) return { cell, status: 'fixed', baseline: b, note: `expected ${expected.verdict} (${expected.cite}) but passed: ${miss}` };
     if (!b) return failed ? { cell, status: 'new-fail', baseline: b, note: `not in the baseline; ${cell.kind} ${cell.failures}/${cell.forks}` } : { cell, status: 'new-pass', baseline: b, note: miss };
     if (b.verdict === 'pass' && failed) return { cell, status: 'regressed', baseline: b, note: `baseline passed ${b.forks} forks; now ${cell.kind} ${cell.failures}/${cell.forks}` };
