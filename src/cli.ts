@@ -2,7 +2,7 @@
 // a completed run exits 0 whatever the verdicts (the gate is the command that judges).
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants as fsc, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { diffMarkdown, diffMatrices } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
-import { directive } from './tap.ts';
+import { directive, readStream } from './tap.ts';
 import { stringify } from 'yaml';
 import { FOUND_RUNTIMES, RUNTIMES, type FoundRuntime, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
 import { writeWhole } from './util.ts';
@@ -129,9 +129,43 @@ function adapterOptions(v: { runtime?: string[]; preload?: string[]; libc?: stri
   const extraRuntimes = (v.runtime ?? []).map((s) => {
     const m = /^([a-z]+)=(.+)$/.exec(s);
     if (!m || !FOUND_RUNTIMES.includes(m[1] as FoundRuntime)) throw new UsageError(`--runtime ${s}: expected NAME=PATH with NAME one of ${FOUND_RUNTIMES.join(', ')}, e.g. --runtime python=/usr/bin/python3.11`);
-    return { runtime: m[1] as FoundRuntime, path: path.resolve(m[2]) };
+    const exe = path.resolve(m[2]);
+    const why = executableProblem(exe);
+    if (why) throw new UsageError(`--runtime ${s}: ${why}; give the path of the ${m[1] === 'libc' ? 'C compiler' : m[1]} executable, e.g. --runtime python=/usr/bin/python3.11`);
+    return { runtime: m[1] as FoundRuntime, path: exe };
   });
-  return { cacheDir: cacheDir(v.cache), extraRuntimes, preload: v.preload ?? [], libc: v.libc ?? [] };
+  return { cacheDir: usableDir(cacheDir(v.cache), '--cache'), extraRuntimes, preload: v.preload ?? [], libc: v.libc ?? [] };
+}
+
+/** Why `p` cannot be run as a program (null: it can). */
+function executableProblem(p: string): string | null {
+  let st;
+  try {
+    st = statSync(p);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot reach it (${(e as NodeJS.ErrnoException).code})`;
+  }
+  if (st.isDirectory()) return 'a directory, not a program';
+  if (!st.isFile()) return 'not a regular file';
+  try {
+    accessSync(p, fsc.X_OK);
+  } catch {
+    return 'not executable';
+  }
+  return null;
+}
+
+/** A directory forkmatrix writes to (--out, --cache): created when absent; one line naming the flag when it cannot be. */
+function usableDir(dir: string, flag: string): string {
+  try {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`${flag} ${dir}: a file, not a directory: give a directory`);
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, fsc.W_OK);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${flag} ${dir}: cannot write there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a writable directory`);
+  }
+  return dir;
 }
 
 export function cacheDir(flag?: string): string {
@@ -139,11 +173,30 @@ export function cacheDir(flag?: string): string {
 }
 
 function suitesDir(flag?: string): string | undefined {
-  return flag ? path.resolve(flag) : undefined;
+  if (!flag) return undefined;
+  const dir = path.resolve(flag);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new UsageError(`${flag}: no such directory (case files live in DIR/<runtime>/<family>.yaml; see suites/README.md)`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${flag}: a file, not a directory of case files (DIR/<runtime>/<family>.yaml; see suites/README.md)`);
+  const hasYaml = readdirSync(dir, { withFileTypes: true }).some((d) => {
+    if (!d.isDirectory()) return false;
+    try {
+      return readdirSync(path.join(dir, d.name)).some((f) => /\.ya?ml$/.test(f));
+    } catch {
+      return false;
+    }
+  });
+  if (!hasYaml) throw new UsageError(`${flag}: no case files in it (expected DIR/<runtime>/<family>.yaml, e.g. ${flag}/libc/time.yaml; see suites/README.md)`);
+  return dir;
 }
 
 async function loadValidSuite(dir?: string) {
   const suite = await loadSuite(REPO, suitesDir(dir));
+  if (suite.problems.length === 1) throw new UsageError(`${formatProblems(suite.problems)} (fix it, see suites/README.md; nothing was run)`);
   if (suite.problems.length) {
     throw new UsageError(`${formatProblems(suite.problems)}\n${suite.problems.length} problem(s) in the case files: fix them (see suites/README.md); nothing was run`);
   }
@@ -164,6 +217,52 @@ async function allEnvironments(opts: AdapterOptions): Promise<Environment[]> {
 }
 
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : null);
+
+const RESULTS_HINT = 'give results directories (e.g. results/latest) or .tap files';
+
+/**
+ * The TAP streams of the result sets `paths` (directories are searched for *.tap, symlinks inside not followed),
+ * each checked to be a complete forkmatrix stream: anything else is refused with one line naming it.
+ */
+async function resultStreams(cmd: string, paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(`${cmd}: ${p}: ${code === 'ENOENT' ? 'no such file or directory' : `cannot read it (${code})`} (${RESULTS_HINT})`);
+    }
+    let files: string[];
+    if (st.isFile()) files = [path.resolve(p)];
+    else if (st.isDirectory()) {
+      files = [];
+      let seen = 0;
+      const walk = (d: string, depth: number) => {
+        let entries;
+        try {
+          entries = readdirSync(d, { withFileTypes: true });
+        } catch (e) {
+          throw new UsageError(`${cmd}: ${d}: cannot read it (${(e as NodeJS.ErrnoException).code}) (${RESULTS_HINT})`);
+        }
+        for (const e of entries) {
+          if (++seen > 20_000) throw new UsageError(`${cmd}: ${p}: not a forkmatrix results directory (more than 20000 entries searched for .tap streams; ${RESULTS_HINT})`);
+          if (e.isFile() && e.name.endsWith('.tap')) files.push(path.resolve(d, e.name));
+          else if (e.isDirectory() && depth < 6 && !e.name.startsWith('.')) walk(path.join(d, e.name), depth + 1);
+        }
+      };
+      walk(p, 0);
+      if (!files.length) throw new UsageError(`${cmd}: ${p}: not a forkmatrix results directory (no .tap stream in it; ${RESULTS_HINT})`);
+    } else throw new UsageError(`${cmd}: ${p}: not a file or directory (${RESULTS_HINT})`);
+    for (const f of files.sort()) {
+      const s = await readStream(f);
+      if (s.refusal) throw new UsageError(`${cmd}: ${s.refusal}`);
+    }
+    out.push(...files);
+  }
+  return out;
+}
 
 async function cmdRun(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {
@@ -211,7 +310,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)}s`;
   process.stderr.write(`forkmatrix: ${cases.length} case(s) x ${envs.length} environment(s), budget ${v.budget ?? 'quick'}, ${jobs} job(s)\n`);
   const outcome = await run({
-    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs,
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out'), cases, environments: envs,
     budget, jobs, seed, failFast: !!v['fail-fast'], shard, maxDelayUs, envCheck: !!v['env-check'], signal: ac.signal,
     replayExtra: `${v.suites ? ` --suites ${v.suites}` : ''}${maxDelayUs != null ? ` --max-delay-us ${maxDelayUs}` : ''}`,
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
@@ -271,13 +370,13 @@ async function cmdReport(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, { out: { type: 'string' } }, 'report');
   if (v.help) return help('report');
   if (!positionals.length) throw new UsageError(`report needs at least one results directory or .tap file (see 'forkmatrix report --help')`);
-  for (const p of positionals) if (!existsSync(p)) throw new UsageError(`report: ${p}: no such file or directory (give results directories, e.g. results/latest, or .tap files)`);
-  const m = await matrixFromTap(positionals.map((p) => path.resolve(p))).catch((e: Error) => {
+  const streams = await resultStreams('report', positionals);
+  const m = await matrixFromTap(streams).catch((e: Error) => {
     throw new UsageError(`report: ${e.message}`);
   });
   if (!m.sources.length) throw new UsageError(`report: no .tap files under ${positionals.join(', ')}`);
-  const out = path.resolve(v.out ?? positionals[0]);
-  mkdirSync(out, { recursive: true });
+  // by default beside the first result set: the directory itself, or the folder of a .tap file
+  const out = usableDir(path.resolve(v.out ?? (statSync(positionals[0]).isDirectory() ? positionals[0] : path.dirname(positionals[0]))), '--out');
   for (const [f, text] of [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]] as const) writeWhole(path.join(out, f), text);
   for (const p of m.problems) process.stderr.write(`forkmatrix: ${p}\n`);
   process.stdout.write(toTerminal(m, process.stdout.isTTY && !process.env.NO_COLOR));
@@ -315,7 +414,20 @@ async function cmdGate(argv: string[]): Promise<number> {
   if (v.help) return help('gate');
   if (!v.libc?.length && !v.preload?.length && !v.env) throw new UsageError(`gate needs a candidate: --libc PATH, --preload LIB.so or --env LIST (see 'forkmatrix gate --help')`);
   if (v['update-baseline'] && !v.baseline) throw new UsageError('--update-baseline needs --baseline FILE (where to write it)');
-  const baseline = v.baseline && !v['update-baseline'] ? (existsSync(v.baseline) ? readBaseline(v.baseline) : (() => { throw new UsageError(`--baseline ${v.baseline}: no such file; record one with --update-baseline`); })()) : null;
+  let baseline = null;
+  if (v.baseline && !v['update-baseline']) {
+    try {
+      baseline = readBaseline(v.baseline);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (v.baseline && v['update-baseline']) {
+    // find out now, not after the whole run, that the baseline cannot be written there
+    const where = path.resolve(v.baseline);
+    if (existsSync(where) && !statSync(where).isFile()) throw new UsageError(`--baseline ${v.baseline}: a directory, not a file: give the baseline file to write`);
+    usableDir(path.dirname(where), `--baseline ${v.baseline}: its folder`);
+  }
   const budget = parseBudget(v.budget ?? 'quick');
   if (!budget) throw new UsageError(`--budget ${v.budget}: expected quick, full or a number of forks`);
   const suite = await loadValidSuite(v.suites);
@@ -345,7 +457,7 @@ async function cmdGate(argv: string[]): Promise<number> {
   const jobs = v.jobs ? Number(v.jobs) : os.cpus().length;
   process.stderr.write(`forkmatrix gate: ${cases.length} case(s) under ${envs.map((e) => e.id).join(', ')}, budget ${v.budget ?? 'quick'}${baseline ? `, baseline ${v.baseline}` : ', no baseline'}\n`);
   const outcome = await run({
-    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: path.resolve(v.out ?? path.join(REPO, 'results')), cases, environments: envs, budget, jobs,
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out'), cases, environments: envs, budget, jobs,
     seed: v.seed != null ? Number(v.seed) : null, failFast: !!v['fail-fast'], replayExtra: v.suites ? ` --suites ${v.suites}` : '',
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
     onCellDone: ({ done, total, cell, slice }) => process.stderr.write(`[${slice ? `slice ${slice}` : `${done}/${total}`}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),
@@ -383,7 +495,8 @@ async function cmdDiff(argv: string[]): Promise<number> {
   if (v.help) return help('diff');
   if (positionals.length !== 2) throw new UsageError(`diff needs two result sets: forkmatrix diff OLD NEW (see 'forkmatrix diff --help')`);
   if (!!v.from !== !!v.to) throw new UsageError('--from and --to go together');
-  const [a, b] = await Promise.all(positionals.map((p) => matrixFromTap([path.resolve(p)]).catch((e: Error) => { throw new UsageError(`diff: ${e.message}`); })));
+  const sides = [await resultStreams('diff', [positionals[0]]), await resultStreams('diff', [positionals[1]])];
+  const [a, b] = await Promise.all(sides.map((files) => matrixFromTap(files).catch((e: Error) => { throw new UsageError(`diff: ${e.message}`); })));
   let cols: { from: string; to: string } | undefined;
   if (v.from && v.to) {
     const pick = (m: typeof a, want: string, flag: string) => {
@@ -410,5 +523,30 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') return help('main');
   const f = COMMANDS[cmd];
   if (!f) throw new UsageError(`unknown command '${cmd}': use one of ${Object.keys(COMMANDS).join(', ')} (forkmatrix --help)`);
-  return f(rest);
+  try {
+    return await f(rest);
+  } catch (e) {
+    throw machineError(e) ?? e;
+  }
+}
+
+const MACHINE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device: free some, or give another --out / --cache',
+  EDQUOT: 'disk quota exceeded: free some, or give another --out / --cache',
+  EROFS: 'a read-only file system: give a writable --out / --cache',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'an I/O error of the device',
+  EMFILE: 'too many open files (raise ulimit -n)',
+  ENFILE: 'too many open files on the system',
+  ENOMEM: 'out of memory',
+};
+
+/** A fault of the machine (a full disk, a read-only mount) as one line naming the path, not a stack trace. */
+function machineError(e: unknown): UsageError | null {
+  if (e instanceof UsageError) return null;
+  const err = e as NodeJS.ErrnoException;
+  const what = err?.code ? MACHINE_ERRORS[err.code] : undefined;
+  if (!what) return null;
+  return new UsageError(`${err.path ? `${err.path}: ` : ''}${what}${err.syscall ? ` (${err.syscall})` : ''}; nothing was written in its place`);
 }
