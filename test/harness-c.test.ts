@@ -40,6 +40,8 @@ const MODES: Record<string, Mode> = {
   // child 1 sleeps past the timeout (a timed wait), child 2 spins past it; both then exit 3
   boundary: { beforeFork: 'n++;', child: 'double s = fm_now_ms();\nif (n == 1) fm_sleep_ms(310);\nelse while (fm_now_ms() - s < 310) {}\nreturn 3;' },
   spin: { child: 'for (;;) {}' },
+  // the 7th child blocks inside fork() (an atfork child handler): it never reaches the harness's setpgid
+  atfork: { beforeFork: 'static int reg;\nif (!reg++) pthread_atfork(NULL, NULL, atfork_child);\nn++;', child: '' },
   busyloop: { loop: 'volatile int x = 0;\nfor (int i = 0; i < 2000; i++) x += i;', child: '' },
   stuckloop: { loop: 'for (;;) pause();', child: '' },
   none: { child: '' },
@@ -59,7 +61,10 @@ const names = Object.keys(MODES);
 const sw = (k: keyof Mode, tail: string) =>
   `switch (fm_mode) {\n${names.map((n, i) => (MODES[n][k] ? `case ${i}: { ${MODES[n][k]} } ${tail}\n` : '')).join('')}default: ${tail}\n}`;
 const modesCase = mkCase('modes', {
-  prelude: '#include <dlfcn.h>\n#include <pthread.h>\nstatic int fm_mode = -1;\nstatic volatile int n, pre, before;\nstatic pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;',
+  prelude: [
+    '#include <dlfcn.h>', '#include <pthread.h>', 'static int fm_mode = -1;', 'static volatile int n, pre, before;', 'static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;',
+    `static void atfork_child(void) { if (n == 7) pause(); }`,
+  ].join('\n'),
   setup: 'fm_mode = atoi(getenv("FM_MODE"));',
   loop: sw('loop', 'break;'), precondition: sw('precondition', 'return 0;'), beforeFork: sw('beforeFork', 'break;'), child: sw('child', 'return 0;'),
   library: { fmlib: 'int fm_lib_value(void) { return 42; }' },
@@ -139,6 +144,14 @@ t.test('the C harness', { skip: 'reason' in rt ? rt.reason : false }, async (t) 
     const f = r.first_failures![0];
     t.match(f.diag, { blocked: 'running', proof: / R \[R\]/ });
     t.ok(Math.max(...offsets(f.diag?.proof)) >= 600, 'waited on to 3 x 200 ms');
+  });
+
+  t.test('a child blocked inside fork() (before its setpgid) is proved a hang and killed', async (t) => {
+    const r = await harness('atfork', { forks: 10, timeout_ms: 3000, fail_fast: true });
+    t.match(r, { forks: 7, ok: 6, hang: 1 });
+    const f = r.first_failures![0];
+    t.match(f.diag, { blocked: 'yes', wchan: /pause/ });
+    t.equal(offsets(f.diag?.proof).length, 2, String(f.diag?.proof));
   });
 
   t.test('pressure: working threads report iterations and forks inside; a thread stuck in its first iteration reports 0', async (t) => {

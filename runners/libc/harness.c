@@ -1,26 +1,33 @@
 /* harness.c: the forkmatrix harness for the `libc` runtime (C).
  *
- * Implements runners/PROTOCOL.md. The driver generates case.c (fm_setup/fm_loop/fm_child from the case's YAML)
- * and builds:  cc -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -pthread -I runners/libc \
- *                 case.c runners/libc/harness.c -o case.bin -ldl -lrt
- * (same flags with musl-gcc for musl) and runs  case.bin config.json .
+ * Implements runners/PROTOCOL.md. The driver generates case.c (fm_setup/fm_loop/fm_precondition/fm_before_fork/
+ * fm_child from the case's YAML) and builds:
+ *     cc -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-builtin -pthread -I runners/libc \
+ *        case.c runners/libc/harness.c -o case.bin -ldl -lrt
+ * (same flags with musl-gcc for musl) and runs  case.bin config.json .  See runners/libc/README.md.
  *
  * Portable to glibc and musl 1.2.2+: glibc-only functions are reached through weak symbols; pidfd_open is
  * called as syscall 434 with a fallback.
  *
- * Parent: parse config, fm_setup(), start `threads` pthreads looping fm_loop() (at nice +10, see loop_thread),
- * warm up, then fork repeatedly with seeded random delays (splitmix64 on `seed`). Child: own process group (so a
- * hung child's descendants die with it), PR_SET_PDEATHSIG(SIGKILL) (no child outlives the harness), fds 1+2 onto
- * the output pipe, fm_child(), then _exit(0) or exit(0). The parent waits with pidfd_open + poll (fallback: poll the pipe +
- * waitid(WNOHANG|WNOWAIT) in 1 ms steps), reads the output meanwhile (first 4096 bytes kept), classifies
- * ok/wrong/crash/hang, diagnoses the first diag.max hangs (/proc/PID/{wchan,syscall,stack} + gdb), SIGKILLs the
- * child's process group and reaps the child and whatever it left behind (the harness is a child subreaper).
- * At the end it stops the loops, runs the case's fm_at_end cleanups, writes the result JSON (result.tmp, then
- * rename) and _exit(0)s without joining the loop threads (they may be stuck in a snippet).
+ * Parent: parse config, fm_setup(), start `threads` pthreads looping fm_loop() (at nice +10, see loop_thread;
+ * each iteration wrapped in the pressure counters), warm up, fm_precondition(), read `mapped`, then fork
+ * repeatedly with seeded random delays (splitmix64 on `seed`), fm_before_fork() and a look at the counters
+ * before each fork. Child: own process group (so a hung child's descendants die with it),
+ * PR_SET_PDEATHSIG(SIGKILL) (no child outlives the harness), fds 1+2 onto the output pipe, fm_child(), then
+ * _exit(0) or exit(0). The parent waits with pidfd_open + poll (fallback: poll the pipe + waitid(WNOHANG|WNOWAIT)
+ * in 1 ms steps), reads the output meanwhile (first 4096 bytes kept), classifies ok/wrong/crash; a child still
+ * alive at the early look or the timeout is sampled through /proc (the hang proof, see prove()): blocked = a hang,
+ * else slow (waited on, up to hard_factor x timeout). The first diag.max hangs are diagnosed
+ * (/proc/PID/{wchan,syscall,stack} + gdb); then the harness SIGKILLs the child's process group and reaps the child
+ * and whatever it left behind (the harness is a child subreaper). At the end it stops the loops, runs the case's
+ * fm_at_end cleanups, writes the result JSON (result.tmp, then rename) and _exit(0)s without joining the loop
+ * threads (they may be stuck in a snippet).
  *
  * Cost per fork on top of fork+_exit+waitpid: the seeded delay (0..max_delay_us; up to 50 us it spins on the
- * vDSO clock, as a nanosleep costs more than that), pidfd_open, poll, close, read, kill, waitpid in the parent (one
- * output pipe serves all children); setpgid, prctl, getppid, 2 dup2, 2 close in the child.
+ * vDSO clock, as a nanosleep costs more than that), fm_before_fork() (empty unless the case says), one relaxed
+ * load per loop thread (forks_inside), pidfd_open, poll, close, read, kill, waitpid in the parent (one output
+ * pipe serves all children); setpgid, prctl, getppid, 2 dup2, 2 close in the child. /proc is read only for a child
+ * still alive at the early look or the timeout. Per loop iteration: 3 relaxed stores and a coarse vDSO clock read.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -1072,8 +1079,7 @@ static int waiter_wait(waiter_t *w, double deadline) {
  * too: one stuck inside fork() (an atfork handler, the libc's own child-side reset) never reached setpgid. */
 static int kill_and_reap(pid_t pid) {
     int st = 0;
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
+    if (kill(-pid, SIGKILL) != 0) kill(pid, SIGKILL); /* no such group: the child never reached setpgid */
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
     int s2;
