@@ -121,13 +121,14 @@ export function parseStream(text: string, file: string): ParsedStream {
   let line = 0;
   const pointLines: number[] = [];
   let points = 0;
-  let sawVersion = false;
+  // from the text itself: the parser emits a made-up version line and plan for a text that has none
+  const sawVersion = /^TAP version \d+\s*$/m.test(text);
+  const sawPlan = /^1\.\.\d+/m.test(text);
   let plan: { start: number; end: number } | null = null;
   let bailout: string | null = null;
   p.on('line', (l: string) => {
     line++;
     if (/^(not )?ok\b/.test(l)) pointLines.push(line);
-    if (/^TAP version \d+/.test(l)) sawVersion = true;
   });
   p.on('plan', (pl: { start: number; end: number }) => (plan = pl));
   p.on('bailout', (reason: string) => (bailout = reason || 'no reason given'));
@@ -145,7 +146,8 @@ export function parseStream(text: string, file: string): ParsedStream {
       return;
     }
     const verdict = d.verdict;
-    const agrees = verdict === 'pass' || verdict === 'skip' || verdict === 'inconclusive' ? r.ok : !r.ok;
+    // inconclusive is neither: either way is fine
+    const agrees = verdict === 'inconclusive' || (verdict === 'pass' || verdict === 'skip' ? r.ok : !r.ok);
     if (!agrees) problems.push(`${at}: test point ${r.id} says ${r.ok ? 'ok' : 'not ok'} but its verdict is ${verdict}: the verdict wins`);
     cells.push(d as unknown as CellResult);
   });
@@ -155,12 +157,12 @@ export function parseStream(text: string, file: string): ParsedStream {
     return { file, cells: [], problems, refusal: `${file}:${line}: not a readable TAP stream (${(e as Error).message.split('\n')[0]})` };
   }
   let refusal: string | null = null;
-  const pl = plan as { start: number; end: number } | null;
-  if (!points && !sawVersion && !pl) refusal = `${file}: not a TAP stream (no 'TAP version' line, plan or test point; expected a forkmatrix results directory or .tap file)`;
+  const pl = sawPlan ? (plan as { start: number; end: number } | null) : null;
+  if (!points && !sawVersion && !sawPlan) refusal = `${file}: not a TAP stream (no 'TAP version' line, plan or test point; expected a forkmatrix results directory or .tap file)`;
   else if (bailout) refusal = `${file}: the stream bailed out ("${bailout}"): its run did not complete`;
   else if (!cells.length)
     refusal = points
-      ? `${file}: none of its ${points} test point(s) carries forkmatrix diagnostics (case, env, verdict): a TAP stream of another tool, or damaged${problems.length ? ` (first: ${problems[0].slice(file.length + 1)})` : ''}`
+      ? `${file}: none of its ${points} test point(s) carries forkmatrix diagnostics (case, env, verdict): a TAP stream of another tool, or damaged${problems.length ? ` (first at line ${problems[0].slice(file.length + 1)})` : ''}`
       : `${file}: a TAP stream with no test point: not forkmatrix results`;
   else if (!pl) refusal = `${file}:${line}: truncated: no plan (1..N) in the stream`;
   else if (!(pl.start === 1 && pl.end === 0) && points !== pl.end - pl.start + 1)
