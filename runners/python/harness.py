@@ -885,6 +885,10 @@ def run(cfg, result):
                     if w > 2:
                         close(w)
                     close(r)
+                    # the interpreter's own dispositions, not the harness's: a process the child starts (a Pool
+                    # worker, a grandchild) must die of SIGTERM as in any program, not only at its next bytecode
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
                     ret = child()
                 except BaseException as e:
                     ret = _child_exception(e)  # returns only for SystemExit(0)
