@@ -46,6 +46,7 @@ Commands:
   gate       the libc CI gate: run under a candidate libc/preload, compare with a baseline, exit 1 on a regression
   diff       what changed between two result sets, or two columns of one
   provision  install what an environment needs (host: Debian's ruby, gdb ...)
+  census     the lock census: every libc-internal lock, what fork() does with it, the cases covering it
 
 Run 'forkmatrix <command> --help' for the options of a command.`,
   run: `Usage: forkmatrix run [options]
@@ -104,6 +105,14 @@ gate), writes the matrix to --out, and exits 1 when a cell regressed, 0 otherwis
 A cell regresses when the baseline says pass and now any failure was seen (one hang is proof). A cell with no
 baseline that fails is a regression too unless it is expected. Expected failures (a case's known:, or
 --expectations) never fail the gate; an expected failure that now passes is reported as fixed.`,
+  census: `Usage: forkmatrix census [--env LIST] [--libc SRC] [--json]
+
+For each provisioned libc (or --env LIST, e.g. glibc-2.36,musl-1.2.5), from Debian's source package of exactly
+that version (cached under the cache's census/), or a source tree (--libc SRC: a musl or glibc checkout): every
+libc-internal lock, whether fork() takes or resets it, the public functions that reach it (an approximation, see
+src/census/README.md) and the cases that name it (locks: [id]). Prints coverage per version and the uncovered
+locks; --json prints everything. Updates census/catalogue.json (the ids 'validate' accepts) for Debian sources.
+A lock fork() neither takes nor resets that a public function reaches needs a case or a line in census/reasons.yaml.`,
   diff: `Usage: forkmatrix diff OLD NEW [--from COLUMN --to COLUMN]
 
 OLD and NEW are results directories (or .tap files). Without columns, every column present in both is compared;
@@ -490,6 +499,24 @@ function gateTap(gated: GateCell[]): string {
   return out;
 }
 
+async function cmdCensus(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { env: { type: 'string' }, json: { type: 'boolean' } }, 'census');
+  if (v.help) return help('census');
+  const census = await import('./census/index.ts');
+  const log = (l: string) => process.stderr.write(`forkmatrix: ${l}\n`);
+  const results = await census.runCensus({ cacheDir: cacheDir(v.cache), envs: list(v.env), libcSrc: v.libc ?? [], log }).catch((e: Error) => {
+    throw e instanceof census.CensusUsageError ? new UsageError(e.message) : e;
+  });
+  const cat = census.updateCatalogue(results);
+  const suite = await loadSuite(REPO, suitesDir(v.suites));
+  // a --libc tree is not in the catalogue: its coverage comes from its own results
+  const local = results.filter((r) => r.version.endsWith('+local'));
+  const shown = local.length ? census.updateCatalogue(local, path.join(os.tmpdir(), 'forkmatrix-census-none.json'), false) : cat;
+  const summary = census.censusSummary(suite.cases, { ...shown, versions: shown.versions.filter((x) => results.some((r) => r.libc === x.libc && r.version === x.version)) })!;
+  process.stdout.write(v.json ? census.censusJson(summary, results) : census.renderTerminal(summary, results));
+  return 0;
+}
+
 async function cmdDiff(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, { from: { type: 'string' }, to: { type: 'string' } }, 'diff');
   if (v.help) return help('diff');
@@ -516,7 +543,7 @@ function help(cmd: string): number {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

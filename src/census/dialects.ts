@@ -123,7 +123,7 @@ export const GLIBC_SYSDEPS = [
   'sysdeps/x86_64/64', 'sysdeps/x86_64', 'sysdeps/x86', 'sysdeps/wordsize-64', 'sysdeps/generic',
 ];
 const GLIBC_SKIP_DIRS = new Set([
-  'localedata', 'po', 'manual', 'benchtests', 'conform', 'scripts', 'support', 'timezone', 'debian', 'hurd', 'mach', 'htl',
+  'localedata', 'po', 'manual', 'benchtests', 'conform', 'scripts', 'support', 'timezone', 'debian', 'hurd', 'mach', 'htl', 'fbtl',
   'locale/programs', 'sunrpc/rpcsvc', 'iconvdata',
 ]);
 const GLIBC_PROGRAMS = /^(elf\/(ldconfig|sprof|pldd|readlib|chroot_canon|cache|sotruss-lib|pldd-xx)\.c|iconv\/(iconv_prog|iconv_charmap|iconvconfig|strtab)\.c|nss\/(getent|makedb)\.c|catgets\/gencat\.c|debug\/(pcprofiledump|xtrace)\.c|malloc\/(memusagestat|memusage|mtrace)\.c|login\/programs\/.*|sunrpc\/rpc_\w+\.c|nscd\/(?!nscd_)[^/]+\.c|posix\/getconf\.c|locale\/(locale|localedef)\.c)$/;
@@ -181,7 +181,7 @@ export const glibcDialect: Dialect = {
       take('lll_lock|lll_trylock|__lll_lock', 'lll'),
       { re: /\b(?:_IO_acquire_lock|_IO_flockfile|_IO_acquire_lock_clear_flags2)\s*\(/g, op: 'take', kind: '_IO_lock_t', struct: '_IO_FILE', expr: () => 'fp->_lock' },
       reset('__libc_lock_init|__libc_lock_init_recursive|__libc_rwlock_init|__rtld_lock_initialize|_IO_lock_init', 'lock'),
-      { re: /([\w.>\-\[\]()*&]+)\s*=\s*(?:\([^)]*\)\s*)?(?:LLL_LOCK_INITIALIZER|_IO_lock_initializer|_LIBC_LOCK_INITIALIZER|_LIBC_LOCK_RECURSIVE_INITIALIZER|_RTLD_LOCK_RECURSIVE_INITIALIZER)\b/g, op: 'reset', kind: 'lock', expr: (m) => m[1], quiet: true },
+      { re: /(GLR?O?\s*\(\s*\w+\s*\)|[\w.>\-\[\]()*&]+)\s*=\s*(?:\([^)]*\)\s*)?(?:LLL_LOCK_INITIALIZER|_IO_lock_initializer|_LIBC_LOCK_INITIALIZER|_LIBC_LOCK_RECURSIVE_INITIALIZER|_RTLD_LOCK_RECURSIVE_INITIALIZER)\b/g, op: 'reset', kind: 'lock', expr: (m) => m[1], quiet: true },
     ]);
   },
   includeDirs: ['include', 'libio', 'nptl', 'sysdeps/nptl', 'sysdeps/generic', 'sysdeps/unix/sysv/linux', 'sysdeps/x86_64/nptl'],

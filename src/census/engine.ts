@@ -228,7 +228,10 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
     defs.set(id, def);
     return def;
   };
-  const partIdPath = (part: string, r: string) => (part === r || (includedBy.get(part) ?? []).filter((x) => rootSet.has(x) || includedBy.has(x)).length <= 1 ? part : r);
+  // a template (nss/getXXbyYY.c, or any .c file several files include) counts under its includer, where the object
+  // lives; a part included once (malloc/arena.c into malloc.c) keeps its own path
+  const partIdPath = (part: string, r: string) =>
+    part === r || (!/XX/.test(path.posix.basename(part)) && (includedBy.get(part) ?? []).filter((x) => rootSet.has(x) || includedBy.has(x)).length <= 1) ? part : r;
   for (const u of units.values()) {
     for (const p of u.parts) {
       const f = parse(p);
@@ -529,6 +532,17 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
         }
         return null;
       };
+      // a static inline function of a header the unit includes (glibc sysdeps/nptl/fork.h: fork_system_setup_after_fork)
+      const headerDef = (from: Unit, name: string): { u: Unit; f: Unit['functions'][number] } | null => {
+        for (const h of from.parts.flatMap(headersOf)) {
+          if (!new RegExp(`\\b${name}\\s*\\(`).test(read(h) ?? '')) continue;
+          const hu: Unit = units.get(h) ?? { root: h, parts: [h], functions: parse(h).functions.map((fn) => ({ ...fn, part: h, fullName: fn.name, publicNames: [] })) };
+          units.set(h, hu);
+          const f = hu.functions.find((x) => x.fullName === name);
+          if (f) return { u: hu, f };
+        }
+        return null;
+      };
       const seen = new Set<string>();
       const walk = (u: Unit, f: Unit['functions'][number], chain: string[], depth: number) => {
         const key = `${u.root}|${f.fullName}`;
@@ -544,7 +558,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
           const local = u.functions.find((g) => g.fullName === c && g.body.trim() !== '{}' && !/^\{\s*\}$/.test(g.body));
           if (local) walk(u, local, here, depth + 1);
           else {
-            const g = findDef(c);
+            const g = findDef(c) ?? headerDef(u, c);
             if (g) walk(g.u, g.f, here, depth + 1);
           }
         }
