@@ -2,7 +2,14 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { formatProblem, parseSuiteFile, type Problem } from './schema.ts';
+import { formatProblem, parseSuiteFile, setLockCatalogue, type Problem } from './schema.ts';
+import { knownLockIds } from './census/index.ts';
+
+// `locks:` names are checked against the census catalogue (census/catalogue.json); with no catalogue, not at all.
+setLockCatalogue(() => {
+  const ids = knownLockIds();
+  return ids.size ? ids : null;
+});
 import { RUNTIMES, type CaseDef, type RuntimeName } from './types.ts';
 
 export interface Suite {

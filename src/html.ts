@@ -4,6 +4,7 @@
 
 import { backtraceSummary, cellLabel, columnId, findings, summaryLine, type Matrix } from './matrix.ts';
 import type { CellResult } from './types.ts';
+import { censusHtml } from './census/render.ts';
 
 const esc = (s: unknown) =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -127,6 +128,7 @@ ${findingsHTML(m)}
 <h2>Summary</h2>${summary}
 <form class="filters" onsubmit="return false"><label>runtime <select id="f-rt"><option value="">all</option>${opts(runtimes)}</select></label><label>environment <select id="f-env"><option value="">all</option>${opts(libcs)}</select></label><label>verdict <select id="f-v"><option value="">all</option>${opts(['fail', 'pass', 'inconclusive', 'skip', 'error'])}</select></label><label>case <input id="f-q" type="search" placeholder="text"></label></form>
 ${body}
+${m.census ? censusHtml(m.census) : ''}
 ${m.problems.length ? `<h2>Problems reading the results</h2><ul>${m.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>` : ''}
 <script>
 (function(){

@@ -8,6 +8,7 @@ import { compareVersions } from './schema.ts';
 import { fmtRate } from './stats.ts';
 import { cellFromEvidence, evidenceOfCell } from './cell.ts';
 import { addEvidence } from './verdict.ts';
+import type { CensusSummary } from './census/index.ts';
 import type { CellResult, LibcProof, PromiseLevel, RuntimeName } from './types.ts';
 
 export interface Column {
@@ -53,6 +54,8 @@ export interface Matrix {
   cells: Record<string, Record<string, CellResult>>;
   summary: EnvSummary[];
   problems: string[];
+  /** lock coverage per libc version (src/census): which internal locks the cases of this run exercise */
+  census?: CensusSummary | null;
 }
 
 const RT_ORDER: RuntimeName[] = ['libc', 'python', 'ruby', 'node', 'libuv'];

@@ -13,6 +13,7 @@ import { buildMatrix, toJSON, toMarkdown, type Matrix } from './matrix.ts';
 import { toHTML } from './html.ts';
 import { runners } from './registry.ts';
 import { writeStream } from './tap.ts';
+import { censusSummary } from './census/index.ts';
 import type { CaseDef, CellResult, Environment, LibcProof, RuntimeInstance } from './types.ts';
 import { which } from '../adapters/host.ts';
 
@@ -22,6 +23,8 @@ export interface RunOptions {
   outRoot: string; // results/
   runId?: string;
   cases: CaseDef[];
+  /** every case of the suite, for the lock coverage (census) written beside the matrix; default: cases */
+  allCases?: CaseDef[];
   environments: Environment[];
   budget: BudgetSpec;
   jobs: number;
@@ -203,7 +206,7 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
         const budget = { forks: want.forks, seconds, timeoutMs: p.c.timeoutMs };
         const more = await runSlice(pick.i, budget, o.seed != null ? o.seed + ++round : randomInt(1, 2 ** 31 - 1));
         if (more.verdict === 'fail') bank.deposit(seconds, more.elapsed_ms);
-        results[pick.i] = mergeRounds(results[pick.i]!, more);
+        results[pick.i] = mergeRounds(p.c, results[pick.i]!, more);
         inFlight.delete(pick.i);
         o.onCellDone?.({ n: pick.i + 1, total, done, cell: results[pick.i]!, slice: results[pick.i]!.rounds?.length ?? 2 });
       }
@@ -235,6 +238,7 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
     }
     const cells = results.filter((c): c is CellResult => !!c);
     const matrix = buildMatrix(cells, files.map((f) => path.relative(o.outRoot, f)));
+    matrix.census = censusSummary(o.allCases ?? o.cases);
     writeFileSync(path.join(partial, 'matrix.json'), toJSON(matrix));
     writeFileSync(path.join(partial, 'matrix.md'), toMarkdown(matrix));
     writeFileSync(path.join(partial, 'index.html'), toHTML(matrix));
