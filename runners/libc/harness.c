@@ -1098,11 +1098,12 @@ static int kill_and_reap(pid_t pid) {
  * (/proc/P/task/T/schedstat). A thread sleeping (S or D) in a *timed* wait (nanosleep, a futex/poll/select/epoll
  * with a timeout: /proc/P/task/T/syscall) is marked `~`: it will wake up by itself.
  *
- * Blocked = in both samples, no thread R and none in a timed wait, and between them the ticks, the ns, the number
- * of times scheduled and the listing did not change. The two extra measures (ns, times scheduled) only make
+ * Blocked = in both samples, no thread R, none in a timed wait and none in D (uninterruptible, in the kernel: an
+ * I/O under load), and between them the ticks, the ns, the number of times scheduled and the listing did not
+ * change. The two extra measures (ns, times scheduled) only make
  * `blocked` harder to reach: a thread that polls with short sleeps uses too little CPU to move a 10 ms tick, but
- * is scheduled again and again. A timed wait is not a block before hard_factor x timeout; at that last look only
- * the "no progress at all" part counts.
+ * is scheduled again and again. A timed wait or D is not a block before hard_factor x timeout; at that last look
+ * only the "no progress at all" part counts.
  */
 
 typedef struct {
@@ -1110,7 +1111,7 @@ typedef struct {
     long long ticks;     /* utime+stime of every process in the group (clock ticks) */
     long long ns;        /* schedstat CPU time of every thread (ns), -1: no schedstats */
     long long slices;    /* schedstat times scheduled, summed */
-    int running, timed;  /* threads in R, threads in a timed wait */
+    int running, timed;  /* threads in R, threads in a timed wait or in D */
     int nproc;
     char child_state;    /* the child's own state, 0: gone */
     sb_t list;           /* "4123 S [S S~], 4130 Z [Z]" */
@@ -1243,7 +1244,7 @@ static void sample_process(psample_t *s, pid_t pid, const char *state, long long
                 char st = f[0][0];
                 int timed = (st == 'S' || st == 'D') && in_timed_wait(pid, tid);
                 s->running += st == 'R';
-                s->timed += timed;
+                s->timed += timed || st == 'D'; /* D: inside the kernel (I/O), returns by itself */
                 sb_printf(&s->list, "%s%c%s", first ? "" : " ", st, timed ? "~" : "");
                 first = 0;
                 snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
