@@ -30,6 +30,7 @@ const S_LOAD_RUNNING = 14; // load worker: 1 running, 2 stopped
 const S_MEDIAN_US = 15;    // median ok iteration time in us (0: fewer than 5 ok iterations), for the early look
 const S_ITERS = 16;        // 16..16+63: loop iterations finished per worker thread (pressure)
 const S_INSIDE = 80;       // 80..80+63: 1 while worker thread t is inside its loop body
+const S_FORKS_INSIDE = 150; // pressure: forks at which a loop thread was inside its body
 const S_LEN = 160;
 const MAX_T = 64;
 const B_ITER_START = 0, B_LOOP_START = 1; // ns (process.hrtime.bigint(), CLOCK_MONOTONIC: same in all threads)
@@ -574,6 +575,22 @@ function watchdogWorker() {
     return { message, diag, harnessDiagnosed: !kids.length && diag.wchan != null };
   };
 
+  // the pressure so far, from shared memory (the main thread that would compute it is blocked)
+  const emergencyPressure = () => {
+    const start = mirror.itersAtStart;
+    if (!Array.isArray(start)) return undefined;
+    const endNs = nowNs();
+    return {
+      window_ms: Number(endNs - big[B_LOOP_START]) / 1e6,
+      threads: start.map((n, t) => {
+        const last = Atomics.load(big, B_LAST + t);
+        return { iterations: Atomics.load(sh, S_ITERS + t) - n, last_ms: last > 0n ? Number(endNs - last) / 1e6 : null, error: null };
+      }),
+      forks_inside: Atomics.load(sh, S_FORKS_INSIDE),
+      forks_sampled: Atomics.load(sh, S_FORKS),
+    };
+  };
+
   const emergency = (iter, hang, startLoopNs) => {
     // The main thread did not come back after its children were killed: it is blocked in native code.
     pollMirror();
@@ -591,7 +608,7 @@ function watchdogWorker() {
       crash: Atomics.load(sh, S_CRASH), wrong: Atomics.load(sh, S_WRONG),
       elapsed_ms: Number(nowNs() - startLoopNs) / 1e6, child_ms: mirror.child_ms, first_failures: ff,
       libc: mirror.libc, runtime: mirror.runtime, threads_started: mirror.threads_started,
-      pressure: mirror.pressure ?? undefined, mapped: mirror.mapped ?? undefined, slow: mirror.slow ?? 0,
+      pressure: emergencyPressure(), mapped: mirror.mapped ?? undefined, slow: mirror.slow ?? 0,
       skipped: null, error: null,
     };
     if (cfg.env_check) res.environ = { ...process.env };
@@ -833,6 +850,7 @@ async function main() {
   const nT = Math.min(MAX_T, nThreads);
   const itersAtStart = [];
   for (let t = 0; t < nT; t++) itersAtStart.push(Atomics.load(sh, S_ITERS + t));
+  sendMirror({ itersAtStart });
   let forksInside = 0;
 
   // ---- 3. iterations
@@ -863,7 +881,7 @@ async function main() {
     if (beforeFn) {
       try { await beforeFn(i); } catch (e) { result.error = `before_fork raised at iteration ${i}: ${describeError(e, cfg)}`; break; }
     }
-    for (let t = 0; t < nT; t++) if (Atomics.load(sh, S_INSIDE + t)) { forksInside++; break; }
+    for (let t = 0; t < nT; t++) if (Atomics.load(sh, S_INSIDE + t)) { forksInside++; Atomics.store(sh, S_FORKS_INSIDE, forksInside); break; }
     result.forks++;
     Atomics.store(sh, S_FORKS, result.forks);
     let strayReject;
