@@ -2,21 +2,38 @@
 // before_fork / precondition, `mapped` and the library macros. Each case is compiled through the C runner (into a
 // private cache) and its binary run with a config; the assertions are on the harness's own JSON result.
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { identifyRuntime, which } from '../adapters/host.ts';
 import { CFLAGS, composeC, libcRunner } from '../runners/libc/index.ts';
-import { REPO } from '../src/cli.ts';
 import { cleanBaseEnv } from '../src/proc.ts';
 import type { CaseDef, Environment, HarnessConfig, HarnessResult, RuntimeInstance } from '../src/types.ts';
-import { processesMentioning, tmp } from './helpers.ts';
 
+// not ./helpers.ts: importing it identifies every runtime on the host (seconds); this file needs only the compiler
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
 const cc = which('cc') ?? which('gcc');
 const rt = cc ? identifyRuntime('libc', cc) : { reason: 'no C compiler' };
-const dir = tmp('fm-harness-c-');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'fm-harness-c-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Processes whose command line mentions `marker` (leftovers). */
+function processesMentioning(marker: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(marker)) found.push(`${pid}: ${cmd}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
+}
 
 function mkCase(id: string, s: Partial<CaseDef>): CaseDef {
   const lines = { prelude: 0, setup: 0, loop: 0, child: 0, precondition: 0, before_fork: 0 };
@@ -43,7 +60,9 @@ const MODES: Record<string, Mode> = {
   // the 7th child blocks inside fork() (an atfork child handler): it never reaches the harness's setpgid
   atfork: { beforeFork: 'static int reg;\nif (!reg++) pthread_atfork(NULL, NULL, atfork_child);\nn++;', child: '' },
   busyloop: { loop: 'volatile int x = 0;\nfor (int i = 0; i < 2000; i++) x += i;', child: '' },
-  stuckloop: { loop: 'for (;;) pause();', child: '' },
+  // the precondition waits until the (nice +10) thread has entered its loop: on a loaded machine it may not
+  // have run at all within the 20 ms warm-up
+  stuckloop: { loop: 'for (;;) pause();', precondition: 'while (!fm_inside()) fm_sleep_ms(1);', child: '' },
   none: { child: '' },
   hooks: {
     loop: 'fm_sleep_ms(1);',
@@ -54,6 +73,8 @@ const MODES: Record<string, Mode> = {
   'precondition-returns': { precondition: 'return 7;', child: '' },
   'precondition-fm-fail': { precondition: 'fm_fail("%s is not mapped", "libfoo.so");', child: '' },
   library: {
+    // loaded by the precondition: `mapped` (read after it) must name it
+    precondition: 'if (!dlopen(FM_LIB_FMLIB, RTLD_NOW)) fm_fail("dlopen: %s", dlerror());',
     child: 'void *h = dlopen(FM_LIB_FMLIB, RTLD_NOW);\nif (!h) fm_fail("dlopen: %s", dlerror());\nint (*f)(void) = (int (*)(void))dlsym(h, "fm_lib_value");\nreturn f && f() == 42 ? 0 : 1;',
   },
 };
@@ -185,13 +206,14 @@ t.test('the C harness', { skip: 'reason' in rt ? rt.reason : false }, async (t) 
     t.match(msg, { forks: 0, error: 'precondition failed: libfoo.so is not mapped' });
   });
 
-  t.test('library: FM_LIB_<NAME> is a C macro for the path in the environment', async (t) => {
+  t.test('library: FM_LIB_<NAME> is a C macro for the path in the environment; mapped is read after the precondition', async (t) => {
     const so = path.join(dir, 'libfmlib.so');
     writeFileSync(path.join(dir, 'fmlib.c'), 'int fm_lib_value(void) { return 42; }\n');
     await run(cc!, ['-shared', '-fPIC', '-o', so, path.join(dir, 'fmlib.c')], { env: cleanBaseEnv() });
     t.match(composeC(modesCase), /#define FM_LIB_FMLIB getenv\("FM_LIB_FMLIB"\)/);
     const r = await harness('library', { forks: 3 }, { FM_LIB_FMLIB: so });
-    t.match(r, { forks: 3, ok: 3 }, r.first_failures?.[0]?.message ?? '');
+    t.match(r, { forks: 3, ok: 3, error: null }, r.first_failures?.[0]?.message ?? r.error ?? '');
+    t.ok(r.mapped?.includes(so), `mapped, read after the precondition, names ${so}: ${r.mapped}`);
   });
 
   t.test('a compile error in the precondition or before_fork names its YAML line', async (t) => {
