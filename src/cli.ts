@@ -312,6 +312,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     if (unknown.length) throw new UsageError(`--env ${unknown.join(',')}: not available here; available: ${envs.map((e) => e.id).join(', ')} (see 'forkmatrix list')`);
     envs = envs.filter((e) => wanted.includes(e.id));
   }
+  const outRoot = usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out');
   const tty = process.stderr.isTTY;
   const color = tty && !v['no-color'] && !process.env.NO_COLOR;
   const t0 = performance.now();
@@ -319,7 +320,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)}s`;
   process.stderr.write(`forkmatrix: ${cases.length} case(s) x ${envs.length} environment(s), budget ${v.budget ?? 'quick'}, ${jobs} job(s)\n`);
   const outcome = await run({
-    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out'), cases, environments: envs,
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot, cases, environments: envs,
     budget, jobs, seed, failFast: !!v['fail-fast'], shard, maxDelayUs, envCheck: !!v['env-check'], signal: ac.signal,
     replayExtra: `${v.suites ? ` --suites ${v.suites}` : ''}${maxDelayUs != null ? ` --max-delay-us ${maxDelayUs}` : ''}`,
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
@@ -464,9 +465,10 @@ async function cmdGate(argv: string[]): Promise<number> {
     if (unknown.length) throw new UsageError(`--env ${unknown.join(',')}: not available here (see 'forkmatrix list')`);
   }
   const jobs = v.jobs ? Number(v.jobs) : os.cpus().length;
+  const outRoot = usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out');
   process.stderr.write(`forkmatrix gate: ${cases.length} case(s) under ${envs.map((e) => e.id).join(', ')}, budget ${v.budget ?? 'quick'}${baseline ? `, baseline ${v.baseline}` : ', no baseline'}\n`);
   const outcome = await run({
-    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot: usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out'), cases, environments: envs, budget, jobs,
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot, cases, environments: envs, budget, jobs,
     seed: v.seed != null ? Number(v.seed) : null, failFast: !!v['fail-fast'], replayExtra: v.suites ? ` --suites ${v.suites}` : '',
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
     onCellDone: ({ done, total, cell, slice }) => process.stderr.write(`[${slice ? `slice ${slice}` : `${done}/${total}`}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),

@@ -41,8 +41,12 @@ export const BASELINE_FORMAT = 1;
 /** "at position N" of a JSON.parse error, as line:col of `text` (null when the message has none). */
 function jsonPos(text: string, message: string): string | null {
   const m = /position (\d+)/.exec(message);
-  if (!m) return /end of (JSON|data) input/i.test(message) ? lineCol(text, text.length) : null;
-  return lineCol(text, Number(m[1]));
+  if (m) return lineCol(text, Number(m[1]));
+  if (/end of (JSON|data) input/i.test(message)) return lineCol(text, text.length);
+  // "Unexpected token 'r', "root:x:0:0"... is not valid JSON" names no position: the first character that cannot
+  // start a JSON text is one
+  const first = text.search(/\S/);
+  return first >= 0 && !/[{["\-0-9tfn]/.test(text[first]) ? lineCol(text, first) : null;
 }
 
 function lineCol(text: string, offset: number): string {

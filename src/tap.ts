@@ -97,12 +97,18 @@ export function cellProblem(d: Record<string, unknown>): string | null {
     ['missable', (x) => typeof x === 'number', 'a number'],
     ['seed', (x) => typeof x === 'number', 'a number'],
     ['elapsed_ms', (x) => typeof x === 'number', 'a number'],
-    ['child_ms', (x) => isObj(x), 'an object'],
-    ['budget', (x) => isObj(x), 'an object'],
+    ['child_ms', (x) => isObj(x) && ['median', 'p99'].every((k) => x[k] == null || typeof x[k] === 'number'), '{ median, p99 } numbers'],
+    ['budget', (x) => isObj(x) && ['forks', 'seconds'].every((k) => typeof x[k] === 'number'), '{ forks, seconds, timeout_ms } numbers'],
+    ['pressure', (x) => isObj(x) && typeof x.threads === 'number' && Array.isArray(x.iterations) && x.iterations.every((n) => typeof n === 'number') && typeof x.window_ms === 'number', '{ threads, iterations, window_ms, ... }'],
+    ['found', (x) => isObj(x) && typeof x.measured === 'string', '{ verdict, measured, ... }'],
+    ['processes', (x) => typeof x === 'number', 'a number'],
+    ['slow', (x) => typeof x === 'number', 'a number'],
+    ['reruns', (x) => Array.isArray(x) && x.every((r) => typeof r === 'string'), 'a list of strings'],
     ['clean_env', (x) => isObj(x), 'an object'],
-    ['rounds', (x) => Array.isArray(x) && x.every((r) => isObj(r)), 'a list'],
+    ['rounds', (x) => Array.isArray(x) && x.every((r) => isObj(r) && ['seed', 'forks', 'failures'].every((k) => typeof r[k] === 'number')), 'a list of { seed, forks, failures }'],
   ];
   for (const [k, ok, what] of optional) if (d[k] != null && !ok(d[k])) return `${k}: expected ${what}`;
+  if (d.verdict !== 'skip' && d.verdict !== 'error' && d.interval == null) return 'interval: expected [low, high]';
   return null;
 }
 
@@ -126,6 +132,7 @@ export function parseStream(text: string, file: string): ParsedStream {
   const sawPlan = /^1\.\.\d+/m.test(text);
   let plan: { start: number; end: number } | null = null;
   let bailout: string | null = null;
+  let damaged: string | null = null;
   p.on('line', (l: string) => {
     line++;
     if (/^(not )?ok\b/.test(l)) pointLines.push(line);
@@ -142,7 +149,8 @@ export function parseStream(text: string, file: string): ParsedStream {
     }
     const bad = cellProblem(d);
     if (bad) {
-      problems.push(`${at}: test point ${r.id} (${d.case}): diagnostics ${bad}: ignored`);
+      // forkmatrix diagnostics that are broken: the stream is damaged or newer than this reader
+      damaged ??= `${at}: test point ${r.id} (${d.case.slice(0, 80)}): diagnostics ${bad}`;
       return;
     }
     const verdict = d.verdict;
@@ -159,6 +167,7 @@ export function parseStream(text: string, file: string): ParsedStream {
   let refusal: string | null = null;
   const pl = sawPlan ? (plan as { start: number; end: number } | null) : null;
   if (!points && !sawVersion && !sawPlan) refusal = `${file}: not a TAP stream (no 'TAP version' line, plan or test point; expected a forkmatrix results directory or .tap file)`;
+  else if (damaged) refusal = `${damaged}: a damaged stream, or one of a newer forkmatrix`;
   else if (bailout) refusal = `${file}: the stream bailed out ("${bailout}"): its run did not complete`;
   else if (!cells.length)
     refusal = points

@@ -1,0 +1,41 @@
+// Shared by the robustness tests (issue 14): synthetic cells, and counting what a run may leave behind.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import os from 'node:os';
+import type { CellResult } from '../src/types.ts';
+
+/** A complete cell as a run writes it (for TAP streams the readers must accept). */
+export function fakeCell(o: Partial<CellResult> = {}): CellResult {
+  return {
+    case: 'libc/a/one', title: 'a case', family: 'a', cite: ['test fixture'], file: 'suites/libc/a.yaml', source: 'id: one\n', env: 'glibc-2.36',
+    libc: { name: 'glibc', version: '2.36', path: '/lib/x86_64-linux-gnu/libc.so.6', banner: 'GNU C Library 2.36' } as CellResult['libc'],
+    runtime: 'libc', runtime_version: 'gcc 12.2.0', runtime_executable: '/usr/bin/gcc', verdict: 'pass', kind: null, level: 'guaranteed', known: null,
+    reason: null, forks: 30, failures: 0, counts: { ok: 30, hang: 0, crash: 0, wrong: 0 }, rate: 0, interval: [0, 0.11], missable: 0.1, seed: 7,
+    elapsed_ms: 100, child_ms: { median: 1, p99: 2 }, first_failure: null, failures_seen: [], budget: { forks: 30, seconds: 5, timeout_ms: 2000 },
+    clean_env: { PATH: '/usr/bin' }, replay: 'npx forkmatrix run --case libc/a/one', ...o,
+  };
+}
+
+/** What forkmatrix may leave on the machine, counted: processes mentioning `marker`, mounts, mount namespaces, temp dirs. */
+export function leftovers(marker: string) {
+  const procs: string[] = [];
+  const ns = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(marker)) procs.push(`${pid}: ${cmd.slice(0, 200)}`);
+      ns.add(readlinkSync(`/proc/${pid}/ns/mnt`));
+      ns.add(readlinkSync(`/proc/${pid}/ns/pid`));
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  let mounts: string[] = [];
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => /forkmatrix|fm-/.test(l));
+  } catch {
+    /* none */
+  }
+  const temps = readdirSync(os.tmpdir()).filter((f) => f.startsWith('forkmatrix-'));
+  return { procs, mounts, namespaces: ns.size, temps };
+}
