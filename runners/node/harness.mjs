@@ -520,11 +520,13 @@ function watchdogWorker() {
   // Two samples sample_ms apart (watching for the iteration to settle meanwhile). Returns null when it settled.
   const prove = (owner) => {
     const take = () => {
-      const pids = iterProcs().map((p) => p.pid);
+      // zombies have exited: no evidence of a block (libuv reaps them when its loop runs; nodejs/node#46569 never)
+      const pids = iterProcs().filter((p) => p.state !== 'Z').map((p) => p.pid);
       const smp = sampleProcs(pids);
       const main = mainThreadSample();
-      const extra = pids.length ? `; harness main thread ${main.state}`
-        : `; no live process from this iteration: it waits in the harness's event loop (main thread ${main.state}, cpu ${Math.round(main.cpuMs)} ms)`;
+      const zombies = iterProcs().filter((p) => p.state === 'Z').map((p) => `${p.pid} Z`);
+      const extra = (zombies.length ? `; exited, unreaped: ${zombies.slice(0, 8).join(', ')}` : '') + (pids.length ? `; harness main thread ${main.state}`
+        : `; no live process from this iteration: it waits in the harness's event loop (main thread ${main.state}, cpu ${Math.round(main.cpuMs)} ms)`);
       return { at: ageMs(), pids, smp, main, line: proofLine(ageMs(), smp, extra) };
     };
     const s1 = take();
@@ -584,7 +586,7 @@ function watchdogWorker() {
       window_ms: Number(endNs - big[B_LOOP_START]) / 1e6,
       threads: start.map((n, t) => {
         const last = Atomics.load(big, B_LAST + t);
-        return { iterations: Atomics.load(sh, S_ITERS + t) - n, last_ms: last > 0n ? Number(endNs - last) / 1e6 : null, error: null };
+        return { iterations: Atomics.load(sh, S_ITERS + t) - n, last_ms: last > 0n ? Math.max(0, Number(endNs - last) / 1e6) : null, error: null };
       }),
       forks_inside: Atomics.load(sh, S_FORKS_INSIDE),
       forks_sampled: Atomics.load(sh, S_FORKS),
@@ -969,7 +971,7 @@ async function main() {
       const err = loopErrors.find((le) => le.thread === t);
       return {
         iterations: Atomics.load(sh, S_ITERS + t) - itersAtStart[t],
-        last_ms: last > 0n ? Math.round(Number(endNs - last) / 1e3) / 1e3 : null,
+        last_ms: last > 0n ? Math.max(0, Math.round(Number(endNs - last) / 1e3) / 1e3) : null,
         error: err ? err.message : null,
       };
     }),
