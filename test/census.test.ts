@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO } from '../src/cli.ts';
@@ -81,13 +81,10 @@ t.test('a real census: musl 1.2.5 from Debian source, in a private cache', { tim
   t.teardown(() => rmSync(cache, { recursive: true, force: true }));
   // the private cache needs the musl environment's record (what `provision musl-1.2.5` writes) to know the version
   const mdir = path.join(cache, 'musl', '1.2.5');
-  (await import('node:fs')).mkdirSync(mdir, { recursive: true });
+  mkdirSync(mdir, { recursive: true });
   writeFileSync(path.join(mdir, 'info.json'), JSON.stringify({ version: '1.2.5', packages: { musl: '1.2.5-3.1~deb13u1' } }));
-  const [r] = await runCensus({ cacheDir: cache, envs: ['musl-1.2.5'] }).catch((e: Error) => {
-    if (/apt-get|mirror|Temporary failure|Could not resolve/.test(e.message)) t.skip(`no Debian mirror: ${e.message}`);
-    throw e;
-  });
-  if (!r) return;
+  // a real download through the private apt state (it needs the Debian mirror, as `provision` does)
+  const [r] = await runCensus({ cacheDir: cache, envs: ['musl-1.2.5'] });
   t.equal(r.forkFile, 'src/process/fork.c');
   const by = Object.fromEntries(r.locks.map((l) => [l.id, l]));
   for (const id of ['musl:src/time/__tz:lock', 'musl:src/misc/syslog:lock', 'musl:src/prng/random:lock', 'musl:src/thread/pthread_key_create:key_lock', 'musl:ldso/dynlink:init_fini_lock'])

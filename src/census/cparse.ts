@@ -14,7 +14,8 @@ export function stripComments(src: string): string {
     if (c === '/' && d === '*') {
       const end = src.indexOf('*/', i + 2);
       const stop = end < 0 ? n : end + 2;
-      for (let j = i; j < stop; j++) out.push(src[j] === '\n' ? '\n' : ' ');
+      // a backslash-newline inside the comment still continues a #define around it
+      for (let j = i; j < stop; j++) out.push(src[j] === '\n' ? '\n' : src[j] === '\\' && src[j + 1] === '\n' ? '\\' : ' ');
       i = stop;
     } else if (c === '/' && d === '/') {
       let j = i;
@@ -79,6 +80,8 @@ export interface CFunction {
   start: number;
   end: number;
   body: string;
+  /** the definition's text before the body (return type, name, parameters) */
+  header: string;
 }
 
 export interface CBlock {
@@ -188,7 +191,7 @@ export function parseC(src: string): CFile {
       if (name) {
         const at = header.lastIndexOf(name);
         functions.push({
-          name, isStatic: /\bstatic\b/.test(header) || /^\s*libc_freeres_fn\b/.test(header), line: lineOf(boundary + Math.max(0, at)), start: i, end: close, body: code.slice(i, close + 1),
+          name, isStatic: /\bstatic\b/.test(header) || /^\s*libc_freeres_fn\b/.test(header), line: lineOf(boundary + Math.max(0, at)), start: i, end: close, body: code.slice(i, close + 1), header,
         });
       } else {
         const tag = /\b(struct|union)\s+([A-Za-z_]\w*)?\s*(?:__attribute__\s*\(\([^)]*\)\)\s*)?$/.exec(header);
@@ -271,7 +274,22 @@ interface Macro {
 /** Object-like and function-like macros #defined in directives (the last definition wins). */
 export function macros(directives: { text: string }[]): Map<string, Macro> {
   const out = new Map<string, Macro>();
+  // the one condition evaluated: glibc's _LIBC is defined (intl/ defines libintl_* names only when it is not)
+  const stack: (boolean | null)[] = [];
   for (const d of directives) {
+    const c = /^\s*#\s*(ifdef|ifndef|if|elif|else|endif)\b\s*(.*)$/s.exec(d.text);
+    if (c) {
+      const cond = c[2].trim();
+      const libc = /^(?:defined\s*\(?\s*)?_LIBC\s*\)?$/.test(cond) ? true : /^!\s*defined\s*\(?\s*_LIBC\s*\)?$/.test(cond) ? false : null;
+      if (c[1] === 'ifdef') stack.push(cond === '_LIBC' ? true : null);
+      else if (c[1] === 'ifndef') stack.push(cond === '_LIBC' ? false : null);
+      else if (c[1] === 'if') stack.push(libc);
+      else if (c[1] === 'elif') stack[stack.length - 1] = null;
+      else if (c[1] === 'else') stack[stack.length - 1] = stack[stack.length - 1] == null ? null : !stack[stack.length - 1];
+      else stack.pop();
+      continue;
+    }
+    if (stack.includes(false)) continue;
     const m = /^\s*#\s*define\s+([A-Za-z_]\w*)(\(([^)]*)\))?\s*(.*)$/s.exec(d.text);
     if (!m) continue;
     out.set(m[1], { params: m[2] ? m[3].split(',').map((x) => x.trim()).filter(Boolean) : null, body: m[4].trim() });

@@ -138,13 +138,13 @@ export const glibcDialect: Dialect = {
         return true;
       }
       const base = path.posix.basename(rel);
-      if (/^(tst|test|bug|check|ex|xtst|bench)[-_]/.test(base) || /-test\.c$|^tst/.test(base)) return false;
+      if (/^(tst|test|bug|xtst|bench)[-_]/.test(base) || /-test\.c$|^tst/.test(base)) return false;
       if (GLIBC_PROGRAMS.test(rel) || /XXX/.test(base) || rel === 'elf/dl-support.c') return false; // templates; static-only
       if (rel.startsWith('sysdeps/')) return GLIBC_SYSDEPS.includes(path.posix.dirname(rel));
       return rel.includes('/');
     });
   },
-  relevant: (t) => /__libc_lock|__libc_rwlock|__rtld_lock|_IO_lock|lll_lock|lll_trylock|LLL_LOCK_INITIALIZER|_IO_acquire_lock|_IO_flockfile|#\s*include\s*[<"][^>"]+\.c[>"]/.test(t),
+  relevant: (t) => /__libc_lock|__libc_rwlock|__rtld_lock|_IO_lock|lll_lock|lll_trylock|LLL_LOCK_INITIALIZER|_IO_acquire_lock|_IO_flockfile|gl_(rw)?lock_|pthread_(mutex|rwlock)_t\s+\w+\s*=|#\s*include\s*[<"][^>"]+\.c[>"]/.test(t),
   selectRoots(roots) {
     const rank = (f: string) => {
       const i = GLIBC_SYSDEPS.indexOf(path.posix.dirname(f));
@@ -168,6 +168,10 @@ export const glibcDialect: Dialect = {
       { re: /\b(?:__libc_lock_t|__libc_lock_recursive_t|__libc_rwlock_t|__rtld_lock_recursive_t)\s+(\w+)\s*(?=[;=\[,])/g, kind: '__libc_lock', nameGroup: 1 },
       { re: /\b_IO_lock_t\s+(\*\s*)?(\w+)\s*(?=[;=\[,])/g, kind: '_IO_lock_t', nameGroup: 2, ptrGroup: 1 },
       { re: /\bint\s+(\w+)\s*=\s*LLL_LOCK_INITIALIZER\b/g, kind: 'lll', nameGroup: 1 },
+      // gnulib's names in intl/ (gl_rwlock_define_initialized is __libc_rwlock_define_initialized there)
+      { re: /\bgl_(?:rw|recursive_)?lock_define(?:_initialized)?\s*\(\s*([^,()]*?)\s*,\s*(\w+)(?:\s+attribute_hidden)?\s*\)/g, kind: '__libc_lock (gnulib name)', nameGroup: 2, classGroup: 1 },
+      // internal pthread objects (librt's timer thread, ...)
+      { re: /\bpthread_(?:mutex|rwlock)_t\s+(\w+)\s*(?=[;=\[,])/g, kind: 'pthread (internal)', nameGroup: 1 },
     ]);
   },
   ops(body) {
@@ -179,8 +183,10 @@ export const glibcDialect: Dialect = {
       take('__rtld_lock_lock_recursive|__rtld_lock_trylock_recursive', '__rtld_lock'),
       take('_IO_lock_lock|_IO_lock_trylock', '_IO_lock_t'),
       take('lll_lock|lll_trylock|__lll_lock', 'lll'),
+      take('gl_rwlock_rdlock|gl_rwlock_wrlock|gl_lock_lock|gl_recursive_lock_lock', '__libc_lock (gnulib name)'),
+      take('pthread_mutex_lock|__pthread_mutex_lock|pthread_mutex_trylock|pthread_rwlock_rdlock|pthread_rwlock_wrlock|__pthread_rwlock_rdlock|__pthread_rwlock_wrlock', 'pthread (internal)'),
       { re: /\b(?:_IO_acquire_lock|_IO_flockfile|_IO_acquire_lock_clear_flags2)\s*\(/g, op: 'take', kind: '_IO_lock_t', struct: '_IO_FILE', expr: () => 'fp->_lock' },
-      reset('__libc_lock_init|__libc_lock_init_recursive|__libc_rwlock_init|__rtld_lock_initialize|_IO_lock_init', 'lock'),
+      reset('__libc_lock_init|__libc_lock_init_recursive|__libc_rwlock_init|__rtld_lock_initialize|_IO_lock_init|gl_rwlock_init|gl_lock_init', 'lock'),
       { re: /(GLR?O?\s*\(\s*\w+\s*\)|[\w.>\-\[\]()*&]+)\s*=\s*(?:\([^)]*\)\s*)?(?:LLL_LOCK_INITIALIZER|_IO_lock_initializer|_LIBC_LOCK_INITIALIZER|_LIBC_LOCK_RECURSIVE_INITIALIZER|_RTLD_LOCK_RECURSIVE_INITIALIZER)\b/g, op: 'reset', kind: 'lock', expr: (m) => m[1], quiet: true },
     ]);
   },
@@ -190,6 +196,8 @@ export const glibcDialect: Dialect = {
   // on x86_64 (__TIMESIZE 64) include/*.h renames __foo64 to __foo: the public alias is declared for __foo
   nameVariants: (n) => (/^__\w+64(_r)?$/.test(n) ? [n.replace(/64(_r)?$/, '$1')] : []),
   ignoreStruct: /(?:lock|mutex|cond|rwlock|once)\w*_t$|^__pthread_|^pthread_/,
+  // one object of each: its members are named like the variables they are in a static build (GL(x) is _x)
+  singletonStructs: ['rtld_global', 'rtld_global_ro'],
   fork: { fn: '__libc_fork', files: ['posix/fork.c', 'sysdeps/nptl/fork.c', 'sysdeps/unix/sysv/linux/fork.c'] },
 };
 
@@ -241,6 +249,7 @@ export const muslDialect: Dialect = {
     ]).filter((o) => !/^\*/.test(o.expr) || o.op !== 'take' || !/atfork_locks/.test(o.expr));
   },
   includeDirs: ['src/internal', 'src/include', 'include', 'arch/x86_64', 'arch/generic'],
+  headerInlines: true,
   lockFunctions: { __tl_lock: { target: '__thread_list_lock', op: 'take' } },
   ignoreStruct: /^__pthread_|^pthread_|_t$/,
   fork: { fn: 'fork', files: ['src/process/fork.c'] },

@@ -62,6 +62,11 @@ export interface Dialect {
   forkSkip?: string[];
   /** other names a function is known by (macros in headers the census does not read) */
   nameVariants?(name: string): string[];
+  /** read static inline functions of the headers a unit includes, and functions a file-scope macro defines, as part of
+   * the unit (musl's mallocng: rdlock() in glue.h, __malloc_atfork in its LOCK_OBJ_DEF macro) */
+  headerInlines?: boolean;
+  /** structs with one object only: a member lock is named by its member name alone */
+  singletonStructs?: string[];
   /** structs that are a lock type's own implementation, not objects holding a lock */
   ignoreStruct?: RegExp;
   /** where `#include "x.h"` is searched besides the including file's directory */
@@ -100,6 +105,8 @@ export interface CensusResult {
 interface Unit {
   root: string;
   parts: string[];
+  /** names a call may be written as: object-like macros of the unit (DCIGETTEXT -> __dcigettext) */
+  rename?: Map<string, string>;
   functions: (CFunction & { part: string; fullName: string; publicNames: string[] })[];
 }
 
@@ -179,6 +186,29 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
     walk(r);
     return out;
   };
+  const headerCache = new Map<string, string[]>();
+  /** headers a file includes, two levels deep */
+  const headersOf = (p: string): string[] => {
+    let got = headerCache.get(p);
+    if (!got) {
+      const one = headersOf1(p);
+      got = [...new Set([...one, ...one.flatMap(headersOf1)])];
+      headerCache.set(p, got);
+    }
+    return got;
+  };
+  const headersOf1 = (p: string): string[] => {
+    const out: string[] = [];
+    for (const m of (read(p) ?? '').matchAll(/^\s*#\s*include\s*[<"]([^>"]+\.h)[>"]/gm)) {
+      for (const cand of [path.posix.join(path.posix.dirname(p), m[1]), ...(d.includeDirs ?? []).map((dir) => path.posix.join(dir, m[1]))]) {
+        if (read(cand) != null) {
+          out.push(cand);
+          break;
+        }
+      }
+    }
+    return out;
+  };
   const roots = d.selectRoots(allC.filter((f) => !includedBy.has(f)));
   const rootSet = new Set(roots);
   // units that matter: a root that is relevant or includes a relevant part
@@ -204,14 +234,30 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
       }
       return [...out];
     };
-    const functions = parts.flatMap((p) =>
-      parse(p).functions.map((fn) => {
+    const extra: (CFunction & { part: string })[] = [];
+    if (d.headerInlines) {
+      for (const h of [...new Set(parts.flatMap(headersOf))]) for (const fn of parse(h).functions) if (fn.isStatic) extra.push({ ...fn, part: h });
+      // functions a macro defines, where a part expands that macro at file scope
+      for (const p of parts) {
+        for (const h of [p, ...headersOf(p)]) {
+          for (const dir of parse(h).directives) {
+            const m = /^\s*#\s*define\s+(\w+)\s+(.*\{.*\}.*)$/s.exec(dir.text);
+            if (!m || !new RegExp(`^\\s*${m[1]}\\s*;?\\s*$`, 'm').test(read(p) ?? '')) continue;
+            for (const fn of parseC(m[2]).functions) extra.push({ ...fn, part: h, line: dir.line, fixedLine: dir.line } as CFunction & { part: string });
+          }
+        }
+      }
+    }
+    const functions = [...parts.flatMap((p) => parse(p).functions.map((fn) => ({ ...fn, part: p }))), ...extra].map((fn) => {
+      {
         const fullName = /[^\w]/.test(fn.name) || ms.has(fn.name) ? expandName(fn.name, ms).replace(/\s+/g, '') : fn.name;
         const names = aliasClosure(fullName);
-        return { ...fn, part: p, fullName, publicNames: fn.isStatic ? [] : names.filter(isPublicName) };
-      }),
-    );
-    u = { root: r, parts, functions };
+        return { ...fn, fullName, publicNames: fn.isStatic ? [] : names.filter(isPublicName) };
+      }
+    });
+    const rename = new Map<string, string>();
+    for (const [k, v] of ms) if (!v.params && /^[A-Za-z_]\w*$/.test(v.body)) rename.set(k, expandName(k, ms).trim());
+    u = { root: r, parts, functions, rename };
     units.set(r, u);
     return u;
   };
@@ -220,8 +266,9 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
   // ---- definitions by pattern
   const defs = new Map<string, Def>();
   const idFor = (file: string, name: string) => `${d.libc}:${file.replace(/\.[ch]$/, '')}:${name}`;
+  const display = (x: { struct: string | null; name: string }) => (x.struct && !d.singletonStructs?.includes(x.struct) ? `${x.struct}.${x.name}` : x.name);
   const addDef = (x: Omit<Def, 'id'>, idPath: string): Def => {
-    const id = idFor(idPath, x.struct ? `${x.struct}.${x.name}` : x.name);
+    const id = idFor(idPath, display(x));
     const got = defs.get(id);
     if (got) return got;
     const def = { ...x, id };
@@ -255,29 +302,6 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
   // ---- resolving a lock expression to definitions
   const byName = (name: string, member: boolean) => [...defs.values()].filter((x) => x.name === name && !!x.struct === member);
   const declRe = (name: string) => new RegExp(`(^|[;}\\n])([^;{}()]*?)\\b${name.replace(/\$/g, '\\$')}\\s*(\\[[^\\]]*\\])?\\s*(=[^;]*)?;`, 'g');
-  const headerCache = new Map<string, string[]>();
-  /** headers a file includes, two levels deep */
-  const headersOf = (p: string): string[] => {
-    let got = headerCache.get(p);
-    if (!got) {
-      const one = headersOf1(p);
-      got = [...new Set([...one, ...one.flatMap(headersOf1)])];
-      headerCache.set(p, got);
-    }
-    return got;
-  };
-  const headersOf1 = (p: string): string[] => {
-    const out: string[] = [];
-    for (const m of (read(p) ?? '').matchAll(/^\s*#\s*include\s*[<"]([^>"]+\.h)[>"]/gm)) {
-      for (const cand of [path.posix.join(path.posix.dirname(p), m[1]), ...(d.includeDirs ?? []).map((dir) => path.posix.join(dir, m[1]))]) {
-        if (read(cand) != null) {
-          out.push(cand);
-          break;
-        }
-      }
-    }
-    return out;
-  };
   const discover = (u: Unit | null, name: string, member: boolean, kind: string, fromPart: string | null, wide = true): Def[] => {
     // an object found through its use: its declaration at file scope (or as a struct member)
     const candidates: string[] = u ? [...u.parts] : [];
@@ -333,14 +357,55 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
         const m = new RegExp(`#\\s*define\\s+(\\w+)[^\\n]*(?:\\\\\\n[^\\n]*)*?\\b(?:volatile\\s+)?int\\s+${name}\\s*\\[`).exec(text);
         if (!m) continue;
         const user = roots.find((r) => new RegExp(`^\\s*${m[1]}\\s*;?\\s*$`, 'm').test(read(r) ?? ''));
-        if (user) out.push(addDef({ name, struct: null, part: user, unit: user, isStatic: false, kind, line: (read(user) ?? '').slice(0, (read(user) ?? '').search(new RegExp(`^\\s*${m[1]}\\b`, 'm'))).split('\n').length }, user));
+        if (user) out.push(addDef({ name, struct: null, part: user, unit: user, isStatic: false, kind, line: (read(user) ?? '').slice(0, (read(user) ?? '').search(new RegExp(`^[ \\t]*${m[1]}\\b`, 'm'))).split('\n').length }, user));
         break;
       }
     }
     globalFound.set(name, out);
     return out;
   };
-  const resolve = (u: Unit, part: string, expr: string, kind: string, struct?: string, fnName?: string): Def[] => {
+  // typedef struct S T; across the headers read (lazily, once)
+  let typedefs: Map<string, string> | null = null;
+  const typedefOf = (t: string): string | null => {
+    if (!typedefs) {
+      typedefs = new Map();
+      for (const h of all) {
+        if (!h.endsWith('.h')) continue;
+        for (const m of (read(h) ?? '').matchAll(/\btypedef\s+struct\s+(\w+)\s+(\w+)\s*;/g)) if (!typedefs.has(m[2])) typedefs.set(m[2], m[1]);
+      }
+    }
+    return typedefs.get(t) ?? null;
+  };
+  const structOfVar = (fnText: string, expr: string): string | null => {
+    const v = /^\(?\s*&?\s*\(?\s*(\w+)\s*\)?\s*(?:->|\.)/.exec(expr.replace(/\s+/g, ' ').trim())?.[1];
+    if (!v) return null;
+    const m = new RegExp(`(?:\\bstruct\\s+)?\\b(\\w+)\\s*\\*?\\s*(?:const\\s+)?\\b${v}\\s*[,;=)\\[]`).exec(fnText);
+    if (!m || /^(return|const|volatile|unsigned|int|char|long|void)$/.test(m[1])) return null;
+    return /\bstruct\s+\w+\s*\*?\s*(?:const\s+)?$/.test(fnText.slice(0, (m.index ?? 0) + m[0].indexOf(m[1]) + m[1].length)) ? m[1] : (typedefOf(m[1]) ?? m[1]);
+  };
+  const structCache = new Map<string, Def | null>();
+  const discoverInStruct = (u: Unit, sname: string, member: string, kind: string): Def | null => {
+    const k = `${sname}.${member}`;
+    if (structCache.has(k)) return structCache.get(k)!;
+    let out: Def | null = null;
+    const re = new RegExp(`\\bstruct\\s+${sname}\\s*\\{`);
+    for (const p of [...u.parts, ...u.parts.flatMap(headersOf), ...all.filter((f) => f.endsWith('.h'))]) {
+      if (!re.test(read(p) ?? '') || d.ignoreStruct?.test(sname)) continue;
+      const f = parse(p);
+      for (const s of f.structs.filter((b) => b.name === sname)) {
+        const body = f.code.slice(s.start, s.end);
+        const m = new RegExp(`[;{]\\s*([^;{}()]*?)\\b${member}\\s*(\\[[^\\]]*\\])?\\s*;`).exec(body);
+        if (m && !/\(/.test(m[1])) {
+          out = addDef({ name: member, struct: sname, part: p, unit: null, isStatic: false, kind, line: f.lineOf(s.start + m.index + m[0].indexOf(member)) }, p);
+          break;
+        }
+      }
+      if (out) break;
+    }
+    structCache.set(k, out);
+    return out;
+  };
+  const resolve = (u: Unit, part: string, expr: string, kind: string, struct?: string, fnName?: string, fnText?: string): Def[] => {
     const t = lockTarget(expr);
     if (!t) return [];
     if (!t.member && fnName) {
@@ -361,8 +426,19 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
       return globalDiscover(t.name, kind);
     }
     const mem = byName(t.name, true);
+    // the struct the expression's variable is declared as (DIR *dirp -> struct __dirstream; struct pthread *pd)
+    const sname = fnText ? structOfVar(fnText, expr) : null;
+    if (sname) {
+      const want = mem.filter((x) => x.struct === sname);
+      if (want.length) return want.slice(0, 1);
+      const found = discoverInStruct(u, sname, t.name, kind);
+      if (found) return [found];
+    }
     const inUnit = mem.filter((x) => u.parts.includes(x.part));
     if (inUnit.length === 1) return inUnit;
+    const nearFiles1 = new Set(u.parts.flatMap(headersOf1));
+    const inNear1 = mem.filter((x) => nearFiles1.has(x.part));
+    if (!inUnit.length && inNear1.length === 1) return inNear1;
     const nearFiles = new Set(u.parts.flatMap(headersOf));
     const inNear = mem.filter((x) => nearFiles.has(x.part));
     if (!inUnit.length && inNear.length === 1) return inNear;
@@ -418,9 +494,9 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
       if (expanded !== body) (body = expanded), (viaMacro = true);
     }
     for (const o of d.ops(body)) {
-      const where = viaMacro ? `${fn.part}:${fn.line} (through a macro)` : `${fn.part}:${f.lineOf(fn.start + o.offset)}`;
+      const where = viaMacro || (fn as { fixedLine?: number }).fixedLine ? `${fn.part}:${fn.line}${viaMacro ? ' (through a macro)' : ''}` : `${fn.part}:${f.lineOf(fn.start + o.offset)}`;
       // a guessed reset (an assignment) only counts for an object already known as a lock
-      const got = o.quiet ? resolveKnown(u, fn.part, o.expr) : resolve(u, fn.part, o.expr, o.kind, o.struct, fn.fullName);
+      const got = o.quiet ? resolveKnown(u, fn.part, o.expr) : resolve(u, fn.part, o.expr, o.kind, o.struct, fn.fullName, fn.header + fn.body);
       if (!got.length && !o.quiet) unresolved.push(`${o.expr} (${where}, in ${fn.fullName})`);
       for (const def of got) r.push({ def, op: o.op, where });
     }
@@ -437,6 +513,12 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
   };
   for (const u of units.values()) for (const fn of u.functions) for (const o of opsOf(u, fn)) ops.push({ def: o.def, unit: u, fn: fn.fullName, op: o.op, where: o.where });
 
+  const callsOf = (u: Unit, body: string): Set<string> => {
+    const out = new Set<string>();
+    for (const c of callsIn(body)) out.add(u.rename?.get(c) ?? c);
+    return out;
+  };
+
   // ---- public reach
   const reach = new Map<string, { public: Set<string>; via: Set<string>; takers: Set<string>; internal: Set<string> }>();
   const R = (id: string) => {
@@ -448,7 +530,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
   const closure = (u: Unit, seeds: Set<string>): Set<string> => {
     const reached = new Set(seeds);
     let grew = true;
-    const calls = new Map(u.functions.map((f) => [f, callsIn(f.body)]));
+    const calls = new Map(u.functions.map((f) => [f, callsOf(u, f.body)]));
     while (grew) {
       grew = false;
       for (const f of u.functions) {
@@ -493,7 +575,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
       const u = makeUnit(r);
       for (const f of u.functions) {
         if (!f.publicNames.length) continue;
-        for (const c of callsIn(f.body)) {
+        for (const c of callsOf(u, f.body)) {
           const ids = internalEntries.get(c);
           if (!ids) continue;
           if (u.functions.some((g) => g.fullName === c)) continue; // same unit: already counted
@@ -522,7 +604,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
         let rs = defIndex.get(name);
         if (!rs) {
           const re = new RegExp(`\\b${name}\\s*\\(`);
-          rs = roots.filter((r) => partsOf(r).some((p) => re.test(read(p) ?? '')));
+          rs = roots.filter((r) => partsOf(r).some((p) => re.test(read(p) ?? '') || (!!d.headerInlines && headersOf(p).some((h) => re.test(read(h) ?? '')))));
           defIndex.set(name, rs);
         }
         for (const r of rs) {
@@ -553,7 +635,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
           const s = S(o.def.id);
           (o.op === 'take' ? s.taken : s.reset).push(`${o.op === 'take' ? 'taken' : 're-initialised'} at ${o.where} in ${here.slice().reverse().join(' <- ')}`);
         }
-        for (const c of callsIn(f.body)) {
+        for (const c of callsOf(u, f.body)) {
           if (c === f.fullName) continue;
           const local = u.functions.find((g) => g.fullName === c && g.body.trim() !== '{}' && !/^\{\s*\}$/.test(g.body));
           if (local) walk(u, local, here, depth + 1);
@@ -584,7 +666,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
       const s = status.get(x.id);
       const st: LockStatus = s?.taken.length ? 'taken' : s?.reset.length ? 'reset' : 'none';
       return {
-        id: x.id, name: x.struct ? `${x.struct}.${x.name}` : x.name, file: x.part, line: x.line, kind: x.kind, status: st,
+        id: x.id, name: display(x), file: x.part, line: x.line, kind: x.kind, status: st,
         how: s ? [...new Set([...s.taken, ...s.reset])].slice(0, 6) : [],
         takers: [...(r?.takers ?? [])].sort(), public: [...(r?.public ?? [])].sort(), via: [...(r?.via ?? [])].sort().slice(0, 40),
       };
