@@ -3,8 +3,9 @@
 // which tests its defects fail).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import { REPO } from '../src/cli.ts';
 import { which } from '../adapters/host.ts';
 import { processesMentioning, tmp } from './helpers.ts';
@@ -130,4 +131,20 @@ t.test('hang proof: a slow child is waited for and counted; a spinning one is a 
 t.test('each child leads its own process group', { skip }, async (t) => {
   const r = harness({ child: 'Process.getpgrp == Process.pid or raise "pgrp #{Process.getpgrp}, pid #{Process.pid}"\n' });
   t.match(r, { ok: 3 }, JSON.stringify(r.first_failures));
+});
+
+t.test('Ruby cases give a child thread at least 5 s to finish (1 s join deadlines were flaky on two busy cores; issue 13)', async (t) => {
+  const dir = path.join(REPO, 'suites/ruby');
+  const short: string[] = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
+    const doc = YAML.parse(readFileSync(path.join(dir, f), 'utf8')) as { cases: Record<string, unknown>[] };
+    for (const c of doc.cases) {
+      const parent = (c.parent ?? {}) as Record<string, unknown>;
+      const snippets = [c.child, parent.setup, parent.loop, parent.precondition, parent.before_fork].filter((s): s is string => typeof s === 'string');
+      for (const s of snippets) {
+        for (const m of s.matchAll(/\.join\(\s*([\d.]+)\s*\)/g)) if (Number(m[1]) < 5) short.push(`${f} ${String(c.id)}: ${m[0]}`);
+      }
+    }
+  }
+  t.same(short, [], 'no join deadline under 5 s in a snippet');
 });
