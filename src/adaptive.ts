@@ -9,7 +9,7 @@
 
 import { QUICK } from './budget.ts';
 import { cellFromEvidence, evidenceOfCell } from './cell.ts';
-import { addEvidence } from './verdict.ts';
+import { addEvidence, MIN_PASS_FORKS } from './verdict.ts';
 import type { CaseDef, CellResult } from './types.ts';
 
 /** A slice shorter than this is not worth a harness start. */
@@ -31,13 +31,19 @@ export class Bank {
   }
 }
 
-/** The next slice an uncertain cell may get (within its case's full budget), or null when it has had enough. */
-export function nextSlice(c: CaseDef, cell: CellResult): { forks: number; seconds: number } | null {
-  // a pass, or a cell with no failure yet that is inconclusive only for want of forks or processes
-  if (cell.verdict !== 'pass' && !(cell.verdict === 'inconclusive' && cell.failures === 0 && /^no failure in/.test(cell.reason ?? ''))) return null;
-  const forks = Math.min(QUICK.forks, c.forks - cell.forks);
-  const seconds = Math.min(QUICK.seconds, c.seconds - cell.elapsed_ms / 1000);
-  return forks > 0 && seconds >= MIN_SLICE_S ? { forks, seconds } : null;
+/**
+ * The next slice an uncertain cell may get (within its case's full budget), or null when it has had enough.
+ * `topUp`: the cell has no failure but fewer forks than a pass needs (src/verdict.ts): it gets its slice whether or
+ * not the bank holds seconds, so that a quick run ends in verdicts, not in a column of "inconclusive" on a slow or
+ * loaded machine. Other passing cells are paid from the bank.
+ */
+export function nextSlice(c: CaseDef, cell: CellResult): { forks: number; seconds: number; topUp: boolean } | null {
+  const short = cell.verdict === 'inconclusive' && cell.failures === 0 && /^no failure in/.test(cell.reason ?? '');
+  if (cell.verdict !== 'pass' && !short) return null;
+  const topUp = short && cell.forks < MIN_PASS_FORKS;
+  const forks = Math.min(topUp ? Math.max(MIN_PASS_FORKS - cell.forks + 30, 60) : QUICK.forks, c.forks - cell.forks);
+  const seconds = Math.min(topUp ? Math.max(QUICK.seconds, (cell.elapsed_ms / 1000) * ((MIN_PASS_FORKS - cell.forks + 30) / Math.max(1, cell.forks))) : QUICK.seconds, c.seconds - cell.elapsed_ms / 1000);
+  return forks > 0 && seconds >= MIN_SLICE_S ? { forks, seconds, topUp } : null;
 }
 
 /** Which uncertain cell gets the next slice: the one whose pass rests on the fewest forks. */

@@ -193,9 +193,11 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
         if (!adaptive) return;
         // every first slice is taken: spend the bank on the most uncertain cell not being run right now
         const open = results.flatMap((cell, i) => (cell && !inFlight.has(i) && nextSlice(plan[i].c, cell) ? [{ i, cell }] : []));
-        const pick = mostUncertain(open);
+        // cells short of the forks a pass needs are topped up first, unpaid; the bank pays for the rest
+        const tops = open.filter((x) => nextSlice(plan[x.i].c, x.cell)!.topUp);
+        const pick = mostUncertain(tops.length ? tops : open);
         const want = pick && nextSlice(plan[pick.i].c, pick.cell)!;
-        const seconds = want ? bank.withdraw(want.seconds) : 0;
+        const seconds = want ? (want.topUp ? want.seconds : bank.withdraw(want.seconds)) : 0;
         if (!pick || !want || !seconds) {
           if (!running) return;
           await changed; // a slice still running may fail early (more in the bank) or pass (one more candidate)
