@@ -6,7 +6,7 @@ import { REPO } from '../src/cli.ts';
 import { expandName, lockTarget, macros, parseC } from '../src/census/cparse.ts';
 import { runCensusEngine } from '../src/census/engine.ts';
 import { glibcDialect, muslDialect } from '../src/census/dialects.ts';
-import { censusSummary, knownLockIds, readCatalogue, runCensus, updateCatalogue } from '../src/census/index.ts';
+import { censusHtml, censusSummary, knownLockIds, readCatalogue, runCensus, updateCatalogue } from '../src/census/index.ts';
 import { localSource } from '../src/census/source.ts';
 
 const FIX = path.join(REPO, 'test/fixtures/census');
@@ -56,6 +56,10 @@ t.test('coverage: a case names a lock, a reason excuses one, the rest is uncover
   t.equal(v.list.find((l) => l.id === 'musl:src/misc/syslog:lock')?.coverage, 'uncovered');
   t.same(v.list.find((l) => l.id === 'musl:src/time/__tz:lock')?.cases, ['libc/tz']);
   t.same(s.unknownLocks, ['musl:nope:x']);
+  const html = censusHtml(s);
+  t.match(html, /<section id="census">/);
+  t.match(html, /<td>musl 9\.9\.9<\/td>|musl 9\.9\.9/);
+  t.match(html, /musl:src\/misc\/syslog:lock/);
   const s2 = censusSummary([], cat, new Map([['musl:src/misc/*', 'a reason']]))!;
   t.equal(s2.versions[0].uncovered, 0);
   t.equal(s2.versions[0].list.find((l) => l.id === 'musl:src/misc/syslog:lock')?.reason, 'a reason');

@@ -128,10 +128,11 @@ export function readCatalogue(file = CATALOGUE): Catalogue | null {
   return readJson<Catalogue>(file);
 }
 
-/** Merge census results into the catalogue (versions censused replace their old entries; +local ones are left out). */
+/** Merge census results into the catalogue (versions censused replace their old entries; +local ones are left out when writing). */
 export function updateCatalogue(results: CensusVersion[], file = CATALOGUE, write = true): Catalogue {
-  const old = readCatalogue(file) ?? { method: METHOD, versions: [], locks: [] };
-  const fresh = results.filter((r) => !r.version.endsWith('+local'));
+  const old = (write ? readCatalogue(file) : null) ?? { method: METHOD, versions: [], locks: [] };
+  // a --libc tree (+local) never goes into the committed catalogue; unwritten, it is the tree's own coverage
+  const fresh = write ? results.filter((r) => !r.version.endsWith('+local')) : results;
   const key = (libc: string, v: string) => `${libc} ${v}`;
   const replaced = new Set(fresh.map((r) => key(r.libc, r.version)));
   const versions = [
@@ -245,7 +246,8 @@ export function censusSummary(cases: Pick<CaseDef, 'runtime' | 'id' | 'locks'>[]
   if (!cat) return null;
   const byLock = new Map<string, string[]>();
   for (const c of cases) for (const l of c.locks ?? []) byLock.set(l, [...(byLock.get(l) ?? []), `${c.runtime}/${c.id}`]);
-  const known = new Set(cat.locks.map((l) => l.id));
+  // unknown: in neither this catalogue nor the committed one (a --libc tree's view keeps the Debian versions' ids)
+  const known = new Set([...cat.locks.map((l) => l.id), ...knownLockIds()]);
   const versions = cat.versions.map((v) => {
     const list: CoverageLock[] = [];
     for (const l of cat.locks) {
