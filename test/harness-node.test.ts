@@ -62,12 +62,12 @@ t.test('a precondition that fails is an error with mapped, and nothing forks', a
   t.match(r2.error, /^precondition failed: .*the lock is not there/);
 });
 
-t.test('a sleeping spawned child is proved blocked early: a hang with its proof', async (t) => {
+t.test('a spawned child blocked for good (cat on a pipe never written) is proved blocked early: a hang with its proof', async (t) => {
   const r = runHarness({
     // early_factor 2: the early look comes at max(200 ms, 2 x median) even when a loaded machine makes spawns slow
     forks: 8, timeout_ms: 5000, hang_proof: { sample_ms: 100, early_min_ms: 200, early_factor: 2, hard_factor: 5 },
     prelude: "const cp = require('node:child_process');",
-    child: "const c = cp.spawn(i === 6 ? '/bin/sleep' : '/bin/true', i === 6 ? ['1000'] : []); expectExit(await exited(c), 0);",
+    child: "const c = i === 6 ? cp.spawn('/bin/cat', [], { stdio: ['pipe', 'ignore', 'ignore'] }) : cp.spawn('/bin/true'); expectExit(await exited(c), 0);",
   });
   t.equal(r.hang, 1);
   t.equal(r.ok, 7);
@@ -79,8 +79,22 @@ t.test('a sleeping spawned child is proved blocked early: a hang with its proof'
   t.match(lines[0], /^\+\d+ ms: cpu \d+ ms; \d+ S/);
   const at = Number(/proved blocked at \+(\d+) ms/.exec(f.message)?.[1]);
   t.ok(at < 5000, `the early look proved it before the timeout (+${at} ms)`);
-  t.match(f.diag.children, /sleep/);
+  t.match(f.diag.children, /cat/);
   t.match(f.message, /SIGKILLed/);
+});
+
+t.test('a sleeping child (a timed wait) is not blocked before the last look at hard_factor x timeout', async (t) => {
+  const r = runHarness({
+    forks: 1, timeout_ms: 500, hang_proof: { sample_ms: 100, early_min_ms: 200, early_factor: 20, hard_factor: 4 },
+    prelude: "const cp = require('node:child_process');",
+    child: "expectExit(await exited(cp.spawn('/bin/sleep', ['1000'])), 0);",
+  });
+  t.equal(r.hang, 1);
+  const f = r.first_failures[0];
+  t.equal(f.diag.blocked, 'yes');
+  t.match(f.diag.proof, /S~/, 'the proof marks the timed wait');
+  const at = Number(/proved blocked at \+(\d+) ms/.exec(f.message)?.[1]);
+  t.ok(at >= 2000, `proved at the last look (+${at} ms), not at the timeout`);
 });
 
 t.test('an iteration with no live process that never settles: the hang is in the event loop', async (t) => {

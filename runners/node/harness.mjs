@@ -241,6 +241,37 @@ function descendantsOf(root, exclude = new Set()) {
 // spent between them. Node's spawned processes share the harness's process group (unless detached), so the
 // group sampled is the iteration's processes: the harness's descendants that were not there before the fork loop.
 const CLK_TCK = 100; // USER_HZ: /proc reports times in 1/100 s on Linux
+// The stricter rule of the C harness (PROTOCOL.md: "a harness may make blocked harder to reach"): per thread also
+// its schedstat (run time in ns, times scheduled: a poller with short sleeps moves neither tick counter but is
+// scheduled again and again), and a thread in a timed wait (x86_64 syscall with a timeout, from
+// /proc/P/task/T/syscall; `~` in the proof) or in state D is not blocked before the last look.
+function timedWait(sc) {
+  if (!sc) return false;
+  const f = sc.trim().split(/\s+/);
+  if (f[0] === 'running' || !/^\d+$/.test(f[0])) return false;
+  const nr = Number(f[0]);
+  const arg = (k) => BigInt.asIntN(64, BigInt(f[k] ?? '0'));
+  switch (nr) {
+    case 35: case 230: return true;                       // nanosleep, clock_nanosleep
+    case 202: return arg(4) !== 0n;                        // futex(uaddr, op, val, timeout)
+    case 7: return BigInt.asIntN(32, arg(3)) >= 0n;        // poll(fds, n, timeout_ms)
+    case 232: case 281: return BigInt.asIntN(32, arg(4)) >= 0n; // epoll_wait/epoll_pwait(epfd, events, max, timeout_ms)
+    case 441: case 271: return arg(nr === 441 ? 4 : 3) !== 0n;  // epoll_pwait2(.., timeout*), ppoll(fds, n, tsp, ..)
+    case 23: case 270: return arg(5) !== 0n;              // select/pselect6(.., timeout)
+    default: return false;
+  }
+}
+function threadSample(pid, tid) {
+  const base = `/proc/${pid}/task/${tid}`;
+  let st;
+  try { st = fs.readFileSync(`${base}/stat`, 'utf8'); } catch { return null; }
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  let runNs = 0, slices = 0;
+  try { const ss = fs.readFileSync(`${base}/schedstat`, 'utf8').trim().split(/\s+/); runNs = Number(ss[0]) || 0; slices = Number(ss[2]) || 0; } catch {}
+  let timed = false;
+  try { timed = timedWait(fs.readFileSync(`${base}/syscall`, 'utf8')); } catch {}
+  return { state: f[0], cpuMs: ((Number(f[11]) || 0) + (Number(f[12]) || 0)) * (1000 / CLK_TCK), runNs, slices, timed };
+}
 function procCpuAndThreads(pid) {
   let stat;
   try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; }
@@ -249,18 +280,27 @@ function procCpuAndThreads(pid) {
   const threads = [];
   let tids = [];
   try { tids = fs.readdirSync(`/proc/${pid}/task`).filter((t) => /^\d+$/.test(t)).map(Number).sort((a, b) => a - b); } catch {}
+  let runNs = 0, slices = 0, waiting = false;
   for (const t of tids) {
-    try {
-      const ts = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      threads.push(ts.slice(ts.lastIndexOf(')') + 2).split(' ')[0]);
-    } catch { /* exited meanwhile */ }
+    const th = threadSample(pid, t);
+    if (!th) continue; // exited meanwhile
+    threads.push(th.state + (th.timed ? '~' : ''));
+    runNs += th.runNs; slices += th.slices;
+    if (th.timed || th.state === 'D') waiting = true;
   }
-  return { pid, state: f[0], cpuMs, threads };
+  return { pid, state: f[0], cpuMs, threads, runNs, slices, waiting };
 }
 function sampleProcs(pids) {
   const procs = [];
   for (const pid of pids) { const p = procCpuAndThreads(pid); if (p) procs.push(p); }
-  return { procs, cpuMs: procs.reduce((a, p) => a + p.cpuMs, 0), running: procs.some((p) => p.state === 'R' || p.threads.includes('R')) };
+  return {
+    procs,
+    cpuMs: procs.reduce((a, p) => a + p.cpuMs, 0),
+    runNs: procs.reduce((a, p) => a + p.runNs, 0),
+    slices: procs.reduce((a, p) => a + p.slices, 0),
+    running: procs.some((p) => p.state === 'R' || p.threads.some((t) => t[0] === 'R')),
+    waiting: procs.some((p) => p.waiting),
+  };
 }
 // one proof line: `+2000 ms: cpu 12 ms; 4123 S [S S], 4130 Z`
 function proofLine(offsetMs, smp, extra = '') {
@@ -269,11 +309,7 @@ function proofLine(offsetMs, smp, extra = '') {
 }
 // the harness's main thread (the event loop): state and CPU time of task <pid>
 function mainThreadSample() {
-  try {
-    const ts = fs.readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
-    const f = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0], cpuMs: ((Number(f[11]) || 0) + (Number(f[12]) || 0)) * (1000 / CLK_TCK) };
-  } catch { return { state: '?', cpuMs: 0 }; }
+  return threadSample(process.pid, process.pid) ?? { state: '?', cpuMs: 0, runNs: 0, slices: 0, timed: false };
 }
 
 function readProcText(p) {
@@ -518,7 +554,7 @@ function watchdogWorker() {
   const ageMs = () => Number(nowNs() - big[B_ITER_START]) / 1e6;
 
   // Two samples sample_ms apart (watching for the iteration to settle meanwhile). Returns null when it settled.
-  const prove = (owner) => {
+  const prove = (owner, last = false) => {
     const take = () => {
       // zombies have exited: no evidence of a block (libuv reaps them when its loop runs; nodejs/node#46569 never)
       const pids = iterProcs().filter((p) => p.state !== 'Z').map((p) => p.pid);
@@ -526,7 +562,7 @@ function watchdogWorker() {
       const main = mainThreadSample();
       const zombies = iterProcs().filter((p) => p.state === 'Z').map((p) => `${p.pid} Z`);
       const extra = (zombies.length ? `; exited, unreaped: ${zombies.slice(0, 8).join(', ')}` : '') + (pids.length ? `; harness main thread ${main.state}`
-        : `; no live process from this iteration: it waits in the harness's event loop (main thread ${main.state}, cpu ${Math.round(main.cpuMs)} ms)`);
+        : `; no live process from this iteration: it waits in the harness's event loop (main thread ${main.state}${main.timed ? '~' : ''}, cpu ${Math.round(main.cpuMs)} ms)`);
       return { at: ageMs(), pids, smp, main, line: proofLine(ageMs(), smp, extra) };
     };
     const s1 = take();
@@ -540,10 +576,14 @@ function watchdogWorker() {
     let blocked;
     if (!s1.pids.length && !s2.pids.length) {
       // nothing of the iteration's is alive: the event loop waits for something that does not come (or spins)
-      blocked = s1.main.state !== 'R' && s2.main.state !== 'R' && s2.main.cpuMs <= s1.main.cpuMs;
+      const m1 = s1.main, m2 = s2.main;
+      blocked = m1.state !== 'R' && m2.state !== 'R' && m2.cpuMs <= m1.cpuMs && m2.runNs === m1.runNs && m2.slices === m1.slices
+        && (last || (!m2.timed && m2.state !== 'D'));
     } else {
       const same = s1.pids.length === s2.pids.length && s1.pids.every((p, k) => p === s2.pids[k]);
-      blocked = same && !s1.smp.running && !s2.smp.running && s2.smp.cpuMs <= s1.smp.cpuMs;
+      const a = s1.smp, b = s2.smp;
+      blocked = same && !a.running && !b.running && b.cpuMs <= a.cpuMs && b.runNs === a.runNs && b.slices === a.slices
+        && (last || !b.waiting);
     }
     return { blocked, lines: [s1.line, s2.line], eventLoop: !s2.pids.length, pids: s2.pids };
   };
@@ -650,7 +690,7 @@ function watchdogWorker() {
     // 2./3. at timeout_ms: sample; not blocked = slow: sample again every max(sample_ms, timeout/4) until
     //    blocked (a hang) or settled, at most until hard_factor x timeout (then a hang that says `running`)
     if (!verdict && age >= cur.nextAt) {
-      const r = prove(owner);
+      const r = prove(owner, age >= hardMs);
       if (!r) continue;
       cur.lines.push(...r.lines);
       if (r.blocked) verdict = { blocked: 'yes', lines: cur.lines.slice(-6), at: age };
