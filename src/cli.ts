@@ -18,7 +18,7 @@ import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withE
 import { directive, readStream } from './tap.ts';
 import { stringify } from 'yaml';
 import { FOUND_RUNTIMES, RUNTIMES, type FoundRuntime, type AdapterOptions, type Environment, type RuntimeName } from './types.ts';
-import { writeWhole } from './util.ts';
+import { writeAll } from './util.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -329,7 +329,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
       else process.stderr.write(line + '\n');
     },
-  });
+  }).catch(atOut(outRoot));
   if (tty) process.stderr.write('\r\x1b[2K');
   process.stdout.write(toTerminal(outcome.matrix, color));
   const by = (k: string) => outcome.cells.filter((c) => c.verdict === k).length;
@@ -387,7 +387,7 @@ async function cmdReport(argv: string[]): Promise<number> {
   if (!m.sources.length) throw new UsageError(`report: no .tap files under ${positionals.join(', ')}`);
   // by default beside the first result set: the directory itself, or the folder of a .tap file
   const out = usableDir(path.resolve(v.out ?? (statSync(positionals[0]).isDirectory() ? positionals[0] : path.dirname(positionals[0]))), '--out');
-  for (const [f, text] of [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]] as const) writeWhole(path.join(out, f), text);
+  writeAll(out, [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]]);
   for (const p of m.problems) process.stderr.write(`forkmatrix: ${p}\n`);
   process.stdout.write(toTerminal(m, process.stdout.isTTY && !process.env.NO_COLOR));
   process.stdout.write(`\n${m.summary.map(summaryLine).join('\n')}\n\nmerged ${m.sources.length} stream(s) into ${path.relative(process.cwd(), out) || '.'}/{matrix.json,matrix.md,index.html}\n`);
@@ -472,7 +472,7 @@ async function cmdGate(argv: string[]): Promise<number> {
     seed: v.seed != null ? Number(v.seed) : null, failFast: !!v['fail-fast'], replayExtra: v.suites ? ` --suites ${v.suites}` : '',
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
     onCellDone: ({ done, total, cell, slice }) => process.stderr.write(`[${slice ? `slice ${slice}` : `${done}/${total}`}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),
-  });
+  }).catch(atOut(outRoot));
   if (v['update-baseline']) {
     writeBaseline(v.baseline!, baselineFrom(outcome.cells));
     process.stderr.write(`forkmatrix gate: wrote the baseline (${outcome.cells.length} cells) to ${v.baseline}\n`);
@@ -569,6 +569,13 @@ const MACHINE_ERRORS: Record<string, string> = {
   EMFILE: 'too many open files (raise ulimit -n)',
   ENFILE: 'too many open files on the system',
   ENOMEM: 'out of memory',
+};
+
+/** A fault of the machine under --out (a full disk) names that directory when the error itself names no file. */
+const atOut = (dir: string) => (e: unknown): never => {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code && MACHINE_ERRORS[err.code] && !err.path) err.path = dir;
+  throw e;
 };
 
 /** A fault of the machine (a full disk, a read-only mount) as one line naming the path, not a stack trace. */

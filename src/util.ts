@@ -90,3 +90,28 @@ export function removeOnExit(...paths: string[]): () => void {
     for (const p of paths) doomed.delete(p);
   };
 }
+
+/**
+ * Write several files of one directory as a set: each beside its place first, then all renamed into place, so a
+ * full disk leaves the old set (or none), never a mix or a half-written file. On an error the temporaries are
+ * removed and the error names the file it happened on (`path`).
+ */
+export function writeAll(dir: string, files: [name: string, text: string][]): void {
+  const tmps: [string, string][] = files.map(([name]) => [path.join(dir, `.${name}.tmp-${process.pid}`), path.join(dir, name)]);
+  let at = dir;
+  try {
+    files.forEach(([, text], i) => {
+      at = tmps[i][1];
+      writeFileSync(tmps[i][0], text);
+    });
+    for (const [tmp, file] of tmps) {
+      at = file;
+      renameSync(tmp, file);
+    }
+  } catch (e) {
+    for (const [tmp] of tmps) rmSync(tmp, { force: true });
+    const err = e as NodeJS.ErrnoException;
+    if (!err.path) err.path = at;
+    throw err;
+  }
+}

@@ -1,6 +1,7 @@
 // Shared by the robustness tests (issue 14): synthetic cells, and counting what a run may leave behind.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { CellResult } from '../src/types.ts';
 
 /** A complete cell as a run writes it (for TAP streams the readers must accept). */
@@ -38,4 +39,22 @@ export function leftovers(marker: string) {
   }
   const temps = readdirSync(os.tmpdir()).filter((f) => f.startsWith('forkmatrix-'));
   return { procs, mounts, namespaces: ns.size, temps };
+}
+
+/**
+ * A cache for provisioning tests, `$TMPDIR/fm-robust-<name>-cache`, emptied of everything but its private apt
+ * state, which is copied once from the default cache's (read, never written). It keeps its path from one test run
+ * to the next because apt's binary package cache names the list files by path: the first run rebuilds it (minutes
+ * on a loaded machine), later runs download only the packages. Null when there is no apt state to copy.
+ */
+export function seededCache(name: string): string | null {
+  const from = path.join(process.env.FORKMATRIX_CACHE ?? path.join(os.homedir(), '.cache', 'forkmatrix'), 'apt');
+  const cache = path.join(os.tmpdir(), `fm-robust-${name}-cache`);
+  const apt = path.join(cache, 'apt');
+  for (const f of existsSync(cache) ? readdirSync(cache) : []) if (f !== 'apt') rmSync(path.join(cache, f), { recursive: true, force: true });
+  if (existsSync(path.join(apt, 'updated'))) return cache;
+  if (!existsSync(path.join(from, 'updated')) || !existsSync(path.join(from, 'lists'))) return null;
+  mkdirSync(path.join(apt, 'cache'), { recursive: true });
+  for (const f of ['sources.list', 'status', 'lists', 'updated']) cpSync(path.join(from, f), path.join(apt, f), { recursive: true, preserveTimestamps: true });
+  return cache;
 }

@@ -185,8 +185,14 @@ export function parseC(src: string): CFile {
     if (c === ';' && parenDepth === 0) {
       boundary = i + 1;
     } else if (c === '{') {
-      const close = matchBrace(code, i);
       const header = code.slice(boundary, i);
+      if (/\bextern\s*"\s*"\s*$/.test(header)) {
+        // extern "C" { ... }: its contents are at file scope
+        boundary = i + 1;
+        i++;
+        continue;
+      }
+      const close = matchBrace(code, i);
       const name = parenDepth === 0 ? functionName(header) : null;
       if (name) {
         const at = header.lastIndexOf(name);

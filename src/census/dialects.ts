@@ -37,7 +37,7 @@ function inFunction(f: CFile, off: number): boolean {
   return f.functions.some((fn) => off > fn.start && off < fn.end);
 }
 /** The innermost struct (or union) whose body holds the offset: a nested struct's own tag when it has one. */
-function structAt(f: CFile, off: number): string | null {
+function structAt(f: CFile, off: number, fieldPaths = false): string | null {
   const s = f.structs.find((b) => off > b.start && off < b.end);
   if (!s) return null;
   const stack: string[] = [s.name || '(anonymous)'];
@@ -45,7 +45,20 @@ function structAt(f: CFile, off: number): string | null {
   for (const m of body.matchAll(/\b(?:struct|union)\s+(\w+)?\s*\{|\{|\}/g)) {
     if (m[0] === '}') stack.length > 1 && stack.pop();
     else if (m[0] === '{') stack.push(stack[stack.length - 1]);
-    else stack.push(m[1] ?? stack[stack.length - 1]);
+    else if (m[1]) stack.push(m[1]);
+    else if (!fieldPaths) stack.push(stack[stack.length - 1]);
+    else {
+      // an anonymous struct member: outer.field (CPython's _PyRuntimeState: interpreters.mutex, xidregistry.mutex)
+      const open = s.start + 1 + (m.index ?? 0) + m[0].length - 1;
+      let depth = 0;
+      let close = open;
+      for (; close < f.code.length; close++) {
+        if (f.code[close] === '{') depth++;
+        else if (f.code[close] === '}' && --depth === 0) break;
+      }
+      const field = /^}\s*(\w+)/.exec(f.code.slice(close, close + 200))?.[1];
+      stack.push(field ? `${stack[stack.length - 1]}.${field}` : stack[stack.length - 1]);
+    }
   }
   return stack[stack.length - 1];
 }
@@ -55,7 +68,7 @@ function functionAt(f: CFile, off: number): string | null {
   return f.functions.find((fn) => off > fn.start && off < fn.end)?.name ?? null;
 }
 
-function defsBy(f: CFile, patterns: { re: RegExp; kind: string; nameGroup: number; classGroup?: number; ptrGroup?: number }[]): RawDef[] {
+function defsBy(f: CFile, patterns: { re: RegExp; kind: string; nameGroup: number; classGroup?: number; ptrGroup?: number }[], fieldPaths = false): RawDef[] {
   const out: RawDef[] = [];
   for (const p of patterns) {
     for (const m of f.code.matchAll(p.re)) {
@@ -73,7 +86,7 @@ function defsBy(f: CFile, patterns: { re: RegExp; kind: string; nameGroup: numbe
       const stmtStart = Math.max(f.code.lastIndexOf(';', off), f.code.lastIndexOf('{', off), f.code.lastIndexOf('}', off)) + 1;
       const lead = f.code.slice(stmtStart, off);
       if (/\b(extern|typedef)\b/.test(lead) || /\(\s*$/.test(lead) || /,\s*$/.test(lead.trim() ? lead : '')) continue;
-      const struct = structAt(f, off);
+      const struct = structAt(f, off, fieldPaths);
       const isPtr = p.ptrGroup != null && !!m[p.ptrGroup];
       if (isPtr && !struct) continue; // a pointer variable is no lock object; a pointer member names each object's lock
       out.push({ name: m[p.nameGroup], struct: struct === '(anonymous)' ? null : struct, kind: isPtr ? `${p.kind} (each object's)` : p.kind, offset: off });
@@ -277,5 +290,40 @@ export const muslDialect: Dialect = {
       if (id) out.push({ id, status: 'reset', how: `the child of fork() zeroes it (${p}[0] = 0, src/process/fork.c)` });
     }
     return out;
+  },
+};
+
+// ------------------------------------------------------------------------------------------------------------------
+// CPython (3.11): PyThread_type_lock objects; taken by PyThread_acquire_lock*, re-initialised by
+// _PyThread_at_fork_reinit. fork handling: what PyOS_BeforeFork acquires (taken) and what PyOS_AfterFork_Child
+// re-initialises (reset). Public: the C API (Py[A-Z]*, not static) and Argument Clinic implementations (*_impl:
+// what Python code calls).
+
+export const pythonDialect: Dialect = {
+  libc: 'python',
+  files(root) {
+    return walk(root, '', (rel, isDir) => {
+      const top = rel.split('/')[0];
+      if (!['Python', 'Modules', 'Objects', 'Parser', 'Include'].includes(top)) return false;
+      if (isDir) return !/(^|\/)(tests?|_decimal\/libmpdec|expat|_ctypes\/libffi\w*|cjkcodecs)$/.test(rel);
+      return !/(^|\/)(_test\w*|xx\w*|_xxtest\w*)\.c$/.test(rel);
+    });
+  },
+  relevant: (t) => /PyThread_type_lock|PyThread_acquire_lock|_PyThread_at_fork_reinit/.test(t),
+  selectRoots: (roots) => roots.filter((r) => r.endsWith('.c')).sort(),
+  patternDefs(f) {
+    return defsBy(f, [{ re: /\bPyThread_type_lock\s+(\w+)\s*(?=[;=\[,])/g, kind: 'PyThread_type_lock', nameGroup: 1 }], true);
+  },
+  ops(body) {
+    return opsBy(body, [
+      { re: /\bPyThread_acquire_lock(?:_timed)?\s*\(/g, op: 'take', kind: 'PyThread_type_lock' },
+      { re: /\b_PyThread_at_fork_reinit\s*\(/g, op: 'reset', kind: 'PyThread_type_lock' },
+    ]);
+  },
+  includeDirs: ['Include', 'Include/internal', 'Include/cpython', 'Python', 'Modules'],
+  publicName: (n, isStatic) => (!isStatic && /^Py[A-Z]/.test(n)) || (isStatic && /_impl$/.test(n)),
+  fork: {
+    fn: 'PyOS_BeforeFork', files: ['Modules/posixmodule.c'],
+    also: [{ fn: 'PyOS_AfterFork_Child', files: ['Modules/posixmodule.c'], counts: 'reset' }],
   },
 };

@@ -54,8 +54,11 @@ export interface Dialect {
   patternDefs(f: CFile): RawDef[];
   /** lock operations in a function body */
   ops(body: string): RawOp[];
-  /** the fork function and the file that defines it */
-  fork: { fn: string; files: string[] };
+  /** the fork function and the file that defines it; `after` (a runtime's after-fork-in-the-child hook) counts only
+   * re-initialisations, `before` only acquisitions */
+  fork: { fn: string; files: string[]; also?: { fn: string; files: string[]; counts: 'take' | 'reset' }[] };
+  /** which names are public (default: not static and not starting with '_') */
+  publicName?(name: string, isStatic: boolean): boolean;
   /** extra fork handling the call walk cannot see (musl's atfork_locks table) */
   forkExtras?(read: (rel: string) => string | null, files: string[], lockIn: (file: string, name: string) => string | null): { id: string; status: 'taken' | 'reset'; how: string }[];
   /** functions the fork walk does not enter (error paths) */
@@ -252,7 +255,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
       {
         const fullName = /[^\w]/.test(fn.name) || ms.has(fn.name) ? expandName(fn.name, ms).replace(/\s+/g, '') : fn.name;
         const names = aliasClosure(fullName);
-        return { ...fn, fullName, publicNames: fn.isStatic ? [] : names.filter(isPublicName) };
+        return { ...fn, fullName, publicNames: d.publicName ? names.filter((n) => d.publicName!(n, fn.isStatic)) : fn.isStatic ? [] : names.filter(isPublicName) };
       }
     });
     const rename = new Map<string, string>();
@@ -377,7 +380,9 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
     return typedefs.get(t) ?? null;
   };
   const structOfVar = (fnText: string, expr: string): string | null => {
-    const v = /^\(?\s*&?\s*\(?\s*(\w+)\s*\)?\s*(?:->|\.)/.exec(expr.replace(/\s+/g, ' ').trim())?.[1];
+    // only one level (v->m, v.m): in a chain (runtime->interpreters.mutex) the member belongs to the inner struct
+    const one = /^\(?\s*&?\s*\(?\s*(\w+)\s*\)?\s*(?:->|\.)\s*\w+\s*\)?$/.exec(expr.replace(/\s+/g, ' ').trim());
+    const v = one?.[1];
     if (!v) return null;
     const m = new RegExp(`(?:\\bstruct\\s+)?\\b(\\w+)\\s*\\*?\\s*(?:const\\s+)?\\b${v}\\s*[,;=)\\[]`).exec(fnText);
     if (!m || /^(return|const|volatile|unsigned|int|char|long|void)$/.test(m[1])) return null;
@@ -592,13 +597,14 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
     if (!s) status.set(id, (s = { taken: [], reset: [] }));
     return s;
   };
-  const forkUnitRoot = d.fork.files.map((ff) => roots.find((r) => r === ff) ?? roots.find((r) => partsOf(r).includes(ff))).find(Boolean) ?? null;
   let forkFile: string | null = null;
-  if (forkUnitRoot) {
+  for (const entry of [{ ...d.fork, counts: 'both' as const }, ...(d.fork.also ?? [])]) {
+    const forkUnitRoot = entry.files.map((ff) => roots.find((r) => r === ff) ?? roots.find((r) => partsOf(r).includes(ff))).find(Boolean) ?? null;
+    if (!forkUnitRoot) continue;
     const fu = makeUnit(forkUnitRoot);
-    const start = fu.functions.find((f) => f.fullName === d.fork.fn);
+    const start = fu.functions.find((f) => f.fullName === entry.fn);
     if (start) {
-      forkFile = start.part;
+      if (entry.counts === 'both') forkFile = start.part;
       const defIndex = new Map<string, string[]>(); // name -> roots defining it non-static (lazy)
       const findDef = (name: string): { u: Unit; f: Unit['functions'][number] } | null => {
         let rs = defIndex.get(name);
@@ -632,6 +638,7 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
         seen.add(key);
         const here = [...chain, `${f.fullName} (${f.part}:${f.line})`];
         for (const o of opsOf(u, f)) {
+          if (entry.counts !== 'both' && o.op !== entry.counts) continue;
           const s = S(o.def.id);
           (o.op === 'take' ? s.taken : s.reset).push(`${o.op === 'take' ? 'taken' : 're-initialised'} at ${o.where} in ${here.slice().reverse().join(' <- ')}`);
         }

@@ -16,9 +16,9 @@ import { parse as parseYaml } from 'yaml';
 import { globMatch } from '../cases.ts';
 import type { CaseDef } from '../types.ts';
 import { readJson, writeWhole } from '../util.ts';
-import { glibcDialect, muslDialect } from './dialects.ts';
+import { glibcDialect, muslDialect, pythonDialect } from './dialects.ts';
 import { runCensusEngine, type CensusLock, type LockStatus } from './engine.ts';
-import { debianSource, localSource, provisionedLibcs, type SourceRecord } from './source.ts';
+import { debianSource, localSource, provisionedLibcs, pythonSource, type SourceRecord } from './source.ts';
 
 export const CENSUS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'census');
 export const CATALOGUE = path.join(CENSUS_DIR, 'catalogue.json');
@@ -36,7 +36,7 @@ export const METHOD = [
 ].join(' ');
 
 export interface CensusVersion {
-  libc: 'glibc' | 'musl';
+  libc: 'glibc' | 'musl' | 'python';
   version: string;
   env: string | null;
   source: string;
@@ -53,6 +53,8 @@ export interface CensusOptions {
   envs?: string[] | null;
   /** source trees (--libc) */
   libcSrc?: string[];
+  /** also the runtimes (CPython); default: when neither envs nor libcSrc narrows the census */
+  runtimes?: boolean;
   log?: (l: string) => void;
 }
 
@@ -72,9 +74,10 @@ function censusOf(src: SourceRecord, env: string | null, cacheDir: string | null
   const cached = cacheFile ? readJson<CensusVersion>(cacheFile) : null;
   if (cached) return { ...cached, env };
   log(`census: reading ${src.libc} ${src.version} (${src.dir})`);
-  const r = runCensusEngine(src.dir, src.libc === 'glibc' ? glibcDialect : muslDialect);
+  const dialect = src.libc === 'glibc' ? glibcDialect : src.libc === 'python' ? pythonDialect : muslDialect;
+  const r = runCensusEngine(src.dir, dialect);
   const out: CensusVersion = { libc: src.libc, version: src.version, env, source: src.origin, forkFile: r.forkFile, files: r.files, units: r.units, unresolved: r.unresolved, locks: r.locks };
-  if (!r.forkFile) throw new Error(`census: ${src.libc} ${src.version} (${src.dir}): no fork function found (${(src.libc === 'glibc' ? glibcDialect : muslDialect).fork.files.join(', ')})`);
+  if (!r.forkFile) throw new Error(`census: ${src.libc} ${src.version} (${src.dir}): no fork function found (${dialect.fork.files.join(', ')})`);
   if (cacheFile) writeWhole(cacheFile, JSON.stringify(out));
   return out;
 }
@@ -100,6 +103,8 @@ export async function runCensus(o: CensusOptions): Promise<CensusVersion[]> {
   if (locals.length && !o.envs?.length) wanted = [];
   for (const w of wanted) out.push(censusOf(await debianSource(o.cacheDir, w, log), w.env, o.cacheDir, log));
   for (const s of locals) out.push(censusOf(s, null, null, log));
+  // the runtimes whose source makes it practical: CPython (PyThread_type_lock vs PyOS_BeforeFork/AfterFork_Child)
+  if (o.runtimes ?? (!o.envs?.length && !locals.length)) out.push(censusOf(await pythonSource(o.cacheDir, log), null, o.cacheDir, log));
   return out;
 }
 

@@ -12,7 +12,7 @@ import { buildAtomically, PrivateApt } from '../../adapters/apt.ts';
 import { capture, cleanBaseEnv } from '../proc.ts';
 import { isDir, isFile, readJson } from '../util.ts';
 
-export type CensusLibc = 'glibc' | 'musl';
+export type CensusLibc = 'glibc' | 'musl' | 'python';
 
 export interface SourceRecord {
   libc: CensusLibc;
@@ -63,8 +63,8 @@ function safeList(d: string): string[] {
 const GLIBC_TAR_ARGS = ['--wildcards', '*.c', '*.h', '--exclude=*/localedata/*', '--exclude=*/po/*', '--exclude=*/manual/*', '--exclude=*/benchtests/*'];
 
 /** Fetch and unpack the Debian source of exactly `w.debian` (cached). */
-export async function debianSource(cacheDir: string, w: Wanted, log: (l: string) => void): Promise<SourceRecord> {
-  const pkg = w.libc === 'glibc' ? 'glibc' : 'musl';
+export async function debianSource(cacheDir: string, w: Wanted, log: (l: string) => void, pkgName?: string): Promise<SourceRecord> {
+  const pkg = pkgName ?? (w.libc === 'glibc' ? 'glibc' : 'musl');
   const dir = path.join(cacheDir, 'census', 'src', `${pkg}-${w.debian}`);
   const recordFile = path.join(dir, 'census-source.json');
   if (isFile(recordFile)) return { ...(readJson<SourceRecord>(recordFile) as SourceRecord), dir };
@@ -84,7 +84,7 @@ export async function debianSource(cacheDir: string, w: Wanted, log: (l: string)
   const debTar = files.find((f) => f === `${pkg}_${w.debian.replace(/^\d+:/, '')}.debian.tar.xz`);
   let origin = '';
   await buildAtomically(dir, (tmp) => {
-    const args = ['-xf', path.join(dl, orig), '-C', tmp, '--strip-components=1', ...(pkg === 'glibc' ? GLIBC_TAR_ARGS : [])];
+    const args = ['-xf', path.join(dl, orig), '-C', tmp, '--strip-components=1', ...(pkg === 'glibc' ? GLIBC_TAR_ARGS : pkg.startsWith('python') ? ['--wildcards', '*.c', '*.h'] : [])];
     const r = capture('tar', args, { env: cleanBaseEnv(), timeoutMs: 600_000 });
     if (r.code !== 0) throw new Error(`tar ${args.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
     if (debTar) {
@@ -128,4 +128,26 @@ export function localSource(dir: string): SourceRecord {
     return { libc: 'glibc', version: `${v}+local`, debian: null, dir: abs, origin: `glibc source tree ${abs}` };
   }
   throw new Error(`--libc ${dir}: not a libc source tree (expected musl's src/process/fork.c or glibc's posix/fork.c and malloc/malloc.c)`);
+}
+
+/**
+ * CPython's source as Debian builds it (bookworm's python3.11: the source the musl-python build uses; the host's
+ * interpreter may be another patch release, which the record says). Only .c and .h files are unpacked.
+ */
+export async function pythonSource(cacheDir: string, log: (l: string) => void, pkg = 'python3.11', suite = 'bookworm'): Promise<SourceRecord> {
+  const dl = path.join(cacheDir, 'census', 'dl', pkg);
+  mkdirSync(dl, { recursive: true });
+  let aptProblem = '';
+  try {
+    log(`census: fetching Debian ${suite}'s ${pkg} source`);
+    new PrivateApt(cacheDir).source(`${pkg}/${suite}`, dl, log);
+  } catch (e) {
+    aptProblem = (e as Error).message.split('\n')[0];
+  }
+  const dsc = safeList(dl).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.dsc')).sort().pop();
+  const debian = dsc ? decodeURIComponent(dsc.slice(pkg.length + 1, -4)) : null;
+  const orig = safeList(dl).find((f) => /\.orig\.tar\.\w+$/.test(f) && f.startsWith(`${pkg}_`));
+  if (!debian || !orig) throw new Error(`census: no ${pkg} source after apt-get source ${pkg}/${suite}${aptProblem ? `: ${aptProblem}` : ''}`);
+  const version = upstream(debian);
+  return debianSource(cacheDir, { env: `python-${version}`, libc: 'python', version, debian }, log, pkg);
 }

@@ -1,0 +1,91 @@
+// Runs, gates and provisions started at the same time in one checkout or with one cache never corrupt each other:
+// three runs at once (in one process, so they start in the same second, and as three commands), and two
+// provisions of the same thing at once with one cache (the second waits, saying so, then reuses the result).
+import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { loadSuite, selectCases } from '../src/cases.ts';
+import { REPO } from '../src/cli.ts';
+import { run } from '../src/run.ts';
+import { readStream } from '../src/tap.ts';
+import { hostEnvironment } from '../adapters/host.ts';
+import { ALLOCATORS, allocatorLib } from '../adapters/preload.ts';
+import { HOST_ENV, tmp } from './helpers.ts';
+import { seededCache } from './robust-helpers.ts';
+
+const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
+// a provision from a fresh test cache first rebuilds apt's package cache: minutes on a loaded machine
+t.setTimeout(900_000);
+
+function fm(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b) => (stdout += b));
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Every run directory under `out` is complete: its streams read back whole, its matrix is JSON. */
+async function checkRuns(t: Test, out: string, n: number) {
+  const runs = readdirSync(out).filter((d) => d !== 'latest');
+  t.equal(runs.filter((d) => d.startsWith('.')).length, 0, 'no partial directory is left');
+  t.equal(new Set(runs).size, n, `${n} distinct run directories: ${runs.join(', ')}`);
+  for (const r of runs) {
+    const files = readdirSync(path.join(out, r));
+    const taps = files.filter((f) => f.endsWith('.tap'));
+    t.ok(taps.length >= 1 && ['matrix.json', 'matrix.md', 'index.html'].every((f) => files.includes(f)), `${r}: streams, matrix.json, matrix.md, index.html`);
+    for (const f of taps) {
+      const s = await readStream(path.join(out, r, f));
+      t.equal(s.refusal, null, `${r}/${f} reads back whole`);
+      t.ok(s.cells.length >= 1, `${r}/${f} has its cells`);
+    }
+    t.doesNotThrow(() => JSON.parse(readFileSync(path.join(out, r, 'matrix.json'), 'utf8')), `${r}/matrix.json is JSON`);
+  }
+  t.ok(runs.includes(readlinkSync(path.join(out, 'latest'))), 'latest points at one of them');
+}
+
+t.test('three runs at once in one results directory and one cache: three complete, distinct results', async (t) => {
+  const cache = tmp('fm-conc-cache-'); // one cache: the three compile the same case into it at the same time
+  const suite = await loadSuite(REPO, path.join(REPO, 'test/fixtures/verdicts'));
+  const cases = selectCases(suite.cases, ['libc'], ['passes', 'wrong']);
+  const env = hostEnvironment({ cacheDir: cache, extraRuntimes: [], preload: [], libc: [] });
+  const out = tmp('fm-conc-out-');
+  const outcomes = await Promise.all([1, 2, 3].map((seed) =>
+    run({ repoDir: REPO, cacheDir: cache, outRoot: out, cases, environments: [env], budget: { kind: 'forks', forks: 10 }, jobs: 1, seed, failFast: false })));
+  t.equal(new Set(outcomes.map((o) => o.dir)).size, 3, 'started in the same second, each got its own directory');
+  for (const o of outcomes) t.equal(o.cells.length, 2, `${path.basename(o.dir)}: both cells`);
+  t.ok(outcomes.every((o) => o.cells.find((c) => c.case.endsWith('/wrong'))?.verdict === 'fail'), 'every run saw the failing case fail');
+  await checkRuns(t, out, 3);
+});
+
+t.test('three run commands at once in one checkout', async (t) => {
+  const cache = tmp('fm-conc-cache-');
+  const out = tmp('fm-conc-out-');
+  const args = ['run', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--case', 'passes', '--env', HOST_ENV, '--budget', '10', '--jobs', '1', '--out', out, '--cache', cache];
+  const rs = await Promise.all([1, 2, 3].map((s) => fm([...args, '--seed', String(s)])));
+  rs.forEach((r, i) => t.equal(r.code, 0, `run ${i + 1} exits 0${r.code ? `: ${r.stderr}` : ''}`));
+  await checkRuns(t, out, 3);
+});
+
+const provCache = seededCache('concurrency');
+t.test('two provisions of the same thing at once with one cache: one waits, then reuses', { skip: provCache ? false : 'no private apt state in the default cache to copy (run forkmatrix provision allocators once)' }, async (t) => {
+  const cache = provCache!;
+  const [a, b] = await Promise.all([fm(['provision', 'allocators', '--cache', cache]), fm(['provision', 'allocators', '--cache', cache])]);
+  t.equal(a.code, 0, a.stderr);
+  t.equal(b.code, 0, b.stderr);
+  const both = a.stderr + b.stderr;
+  t.match(both, /waiting: another forkmatrix \(pid \d+, since [^)]+\) is provisioning the allocators/, 'the second one says it waits, and for whom');
+  for (const al of ALLOCATORS) {
+    const got = allocatorLib(cache, al);
+    t.ok(got && existsSync(got.lib), `${al.name}: complete (${got?.lib})`);
+    t.equal((both.match(new RegExp(`allocators: downloading ${al.pkg}/`, 'g')) ?? []).length, 1, `${al.name}: downloaded once`);
+    t.match(both, new RegExp(`allocators: ${al.name} \\S+ already in `), `${al.name}: the second provision reused the first one's`);
+    const dirs = readdirSync(path.join(cache, 'allocators', al.name));
+    t.same(dirs.filter((d) => d.includes('.tmp-')), [], `${al.name}: no temporary left`);
+  }
+  t.same(readdirSync(path.join(cache, 'locks')).filter((f) => f.endsWith('.lock')), [], 'no lock left behind');
+});
