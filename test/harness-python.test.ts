@@ -63,6 +63,14 @@ t.test('python harness', { skip: PYTHON ? false : 'no python3 on PATH' }, async 
     t.ok(r.elapsed_ms >= 900, `held until 3 x 300 ms (${r.elapsed_ms} ms)`);
   });
 
+  t.test('a child polling with timed sleeps is not blocked before hard_factor x timeout (timed waits marked ~)', async (t) => {
+    const r = run('poller', { forks: 1, timeout_ms: 400, hang_proof: { sample_ms: 100, early_min_ms: 200, early_factor: 20, hard_factor: 3 }, child: 'while True:\n    time.sleep(0.3)' });
+    t.match(r, { hang: 1 });
+    const f = r.first_failures[0];
+    t.match(f.diag?.proof, /S~/, 'the sleeping thread is marked as in a timed wait');
+    t.ok(Number(/\+(\d+) ms: [^\n]*$/.exec(String(f.diag?.proof))?.[1]) >= 1200, 'judged only at the last look');
+  });
+
   t.test('pressure: iterations during the fork window, forks with a thread inside, mapped objects', async (t) => {
     const r = run('pressure', { threads: 2, forks: 20 });
     t.equal(r.pressure.threads.length, 2);

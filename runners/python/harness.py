@@ -495,12 +495,49 @@ def _stat_fields(path):
         return None
 
 
+# x86_64 system calls that wait with a timeout, and which argument (1-based) holds it: "p" a pointer (non-null: timed),
+# "i" an int (not -1: timed); None: always timed. Read from /proc/P/task/T/syscall ("nr arg1 ... arg6 sp pc").
+_TIMED_SYSCALLS = {35: None, 230: None,                       # nanosleep, clock_nanosleep
+                   202: (4, "p"), 449: (5, "p"),              # futex, futex_waitv
+                   7: (3, "i"), 271: (3, "p"),                # poll, ppoll
+                   23: (5, "p"), 270: (5, "p"),               # select, pselect6
+                   232: (4, "i"), 281: (4, "i"), 441: (4, "p")}  # epoll_wait, epoll_pwait, epoll_pwait2
+_IS_X86_64 = os.uname().machine == "x86_64"
+
+
+def _timed_wait(p, tid):
+    """Is thread tid of process p in a system call that waits with a timeout (it will wake up by itself)?"""
+    if not _IS_X86_64:
+        return False
+    try:
+        with open("/proc/%d/task/%s/syscall" % (p, tid)) as f:
+            fields = f.read().split()
+        nr = int(fields[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if nr not in _TIMED_SYSCALLS:
+        return False
+    how = _TIMED_SYSCALLS[nr]
+    if how is None:
+        return True
+    try:
+        arg = int(fields[how[0]], 16)
+    except (ValueError, IndexError):
+        return False
+    if how[1] == "p":
+        return arg != 0
+    return (arg & 0xffffffff) != 0xffffffff
+
+
 def _sample(pid):
-    """One look at the child's process tree: (running, cpu_ms, root_state, text). running: some thread is R."""
+    """One look at the child's process tree. Returns (running, cpu_ms, root_state, text, sched, soft): running: some
+    thread is R; sched: every thread's (run time ns, times scheduled) from schedstat; soft: some thread is in a timed
+    wait (marked ~) or in state D, so it is not called blocked before the last look."""
     procs = []
-    running = False
+    running = soft = False
     cpu_ticks = 0
     root_state = None
+    sched = []
     for p in [pid] + _descendants(pid):
         f = _stat_fields("/proc/%d/stat" % p)
         if f is None:
@@ -519,13 +556,26 @@ def _sample(pid):
             tids = []
         for tid in tids:
             tf = _stat_fields("/proc/%d/task/%s/stat" % (p, tid))
-            if tf is not None:
-                tasks.append(tf[0].decode("ascii", "replace"))
+            if tf is None:
+                continue
+            ts = tf[0].decode("ascii", "replace")
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (p, tid)) as sf:
+                    ss = sf.read().split()
+                sched.append((p, tid, int(ss[0]), int(ss[2])))
+            except (OSError, ValueError, IndexError):
+                pass
+            if ts == "D":
+                soft = True
+            elif ts == "S" and _timed_wait(p, tid):
+                soft = True
+                ts += "~"
+            tasks.append(ts)
         if state == "R" or "R" in tasks:
             running = True
         procs.append("%d %s [%s]" % (p, state, " ".join(tasks)) if tasks else "%d %s" % (p, state))
     cpu_ms = int(round(cpu_ticks * 1000.0 / _CLK_TCK))
-    return running, cpu_ms, root_state, "cpu %d ms; %s" % (cpu_ms, ", ".join(procs) or "gone")
+    return running, cpu_ms, root_state, "cpu %d ms; %s" % (cpu_ms, ", ".join(procs) or "gone"), tuple(sched), soft
 
 
 def _wait_until(pid, pfd, r, r_open, out, deadline):
@@ -592,9 +642,11 @@ def _prove(pid, pfd, r, r_open, out, t_fork, first_deadline, timeout_s, hp):
     timeout_at = t_fork + timeout_s
     hard_at = t_fork + hp["hard_factor"] * timeout_s
 
-    def pair():
-        """Two samples sample_s apart, waiting for the exit meanwhile. True: blocked; False: not; None: exited."""
-        run1, cpu1, st1, text1 = _sample(pid)
+    def pair(last=False):
+        """Two samples sample_s apart, waiting for the exit meanwhile. True: blocked; False: not; None: exited.
+        Blocked: no thread R in either sample, neither CPU ticks nor any thread's schedstat (run time, times
+        scheduled) moved, and, before the last look, no thread in a timed wait or in state D."""
+        run1, cpu1, st1, text1, sched1, soft1 = _sample(pid)
         pr.lines.append("+%d ms: %s" % (int((perf() - t_fork) * 1000.0), text1))
         if st1 == "Z" or st1 is None:
             pr.status = _reap_if_zombie(pid)
@@ -603,13 +655,15 @@ def _prove(pid, pfd, r, r_open, out, t_fork, first_deadline, timeout_s, hp):
         pr.status, pr.out, pr.r_open = _wait_until(pid, pfd, r, pr.r_open, pr.out, perf() + sample_s)
         if pr.status is not None:
             return None
-        run2, cpu2, st2, text2 = _sample(pid)
+        run2, cpu2, st2, text2, sched2, soft2 = _sample(pid)
         pr.lines.append("+%d ms: %s" % (int((perf() - t_fork) * 1000.0), text2))
         if st2 == "Z" or st2 is None:
             pr.status = _reap_if_zombie(pid)
             if pr.status is not None:
                 return None
-        return not run1 and not run2 and cpu1 == cpu2
+        if run1 or run2 or cpu1 != cpu2 or sched1 != sched2:
+            return False
+        return last or not (soft1 or soft2)
 
     if first_deadline < timeout_at:  # the early look
         b = pair()
@@ -632,16 +686,15 @@ def _prove(pid, pfd, r, r_open, out, t_fork, first_deadline, timeout_s, hp):
             pr.blocked = "yes"
             return pr
         now = perf()
-        if now >= hard_at:
-            pr.blocked = "running"
-            return pr
-        pr.status, pr.out, pr.r_open = _wait_until(pid, pfd, r, pr.r_open, pr.out, min(now + step, hard_at))
-        if pr.status is not None:
-            return pr
-        if perf() >= hard_at:  # one last look for the record
-            _run, _cpu, _st, text = _sample(pid)
-            pr.lines.append("+%d ms: %s" % (int((perf() - t_fork) * 1000.0), text))
-            pr.blocked = "running"
+        if now < hard_at:
+            pr.status, pr.out, pr.r_open = _wait_until(pid, pfd, r, pr.r_open, pr.out, min(now + step, hard_at))
+            if pr.status is not None:
+                return pr
+        if perf() >= hard_at:  # the last look: a timed wait or D that did not move is blocked now
+            b = pair(last=True)
+            if b is None:
+                return pr
+            pr.blocked = "yes" if b else "running"
             return pr
 
 
