@@ -265,6 +265,8 @@ export function runCensusEngine(root: string, d: Dialect): CensusResult {
     return u;
   };
   for (const r of roots) if (partsOf(r).some((p) => relSet.has(p))) makeUnit(r);
+  // a file that defines main() is a program (a test or benchmark left in the tree), not the library
+  for (const [r, u] of units) if (u.functions.some((f) => f.fullName === 'main')) units.delete(r);
 
   // ---- definitions by pattern
   const defs = new Map<string, Def>();
