@@ -63,8 +63,11 @@ t.test('a harness killed by the machine is an error cell with the reason, and th
   t.equal(oom.verdict, 'error', 'SIGKILLed like the OOM killer does: error');
   t.match(oom.reason, /killed by SIGKILL/, `the reason says so: ${oom.reason}`);
   const as = r.byId('address-space');
-  t.equal(as.verdict, 'error', 'an allocation refused under a low ulimit -v: error');
-  t.match(as.reason, /SIGSEGV|SIGABRT|SIGKILL|signal/, `the reason names the signal: ${as.reason}`);
+  if (as.verdict === 'skip') t.comment(`address-space: ${as.reason}`); // RLIMIT_AS not enforced for the harness here
+  else {
+    t.equal(as.verdict, 'error', 'an allocation refused under a low ulimit -v: error');
+    t.match(as.reason, /SIGABRT/, `the reason names the signal: ${as.reason}`);
+  }
   const after = r.byId('after');
   t.ok(after && after.verdict !== 'error' && after.forks > 0, `the run went on: the next cell ran (${after?.verdict} ${after?.forks} forks)`);
 });
