@@ -74,6 +74,40 @@ export interface MuslInstall {
 
 export const muslDir = (cacheDir: string) => path.join(cacheDir, 'musl');
 
+/** Where the `-g` build of a provisioned version goes (adapters/musl-debug.ts builds it): an install prefix. */
+export const debugMuslDir = (cacheDir: string, version: string) => path.join(muslDir(cacheDir), 'debug', version);
+
+/** Recorded in <cache>/musl/debug/<version>/info.json. */
+export interface MuslDebugInfo {
+  version: string;
+  banner: string;
+  suite: string;
+  /** the Debian version of the source built (= the binary package's) */
+  debian: string;
+  cflags: string;
+  gcc: string;
+  /** what was built: the .dsc and the patches/rules steps applied, or upstream's tarball */
+  source: string;
+  /** when Debian's packaging could not be had */
+  note?: string;
+  build_seconds: number;
+  built: string;
+}
+
+/**
+ * The `-g` build of a provisioned version, when it is complete and built from the same Debian version as the
+ * binary: the loader the environment runs programs through. Null otherwise (the environment then runs on
+ * Debian's stripped binary, and says so).
+ */
+export function debugBuild(cacheDir: string, m: MuslInstall): { loader: string; info: MuslDebugInfo } | null {
+  const dir = debugMuslDir(cacheDir, m.version);
+  const info = readJson<MuslDebugInfo>(path.join(dir, 'info.json'));
+  const loader = path.join(dir, 'lib', LOADER);
+  if (!info || info.version !== m.version || !isFile(loader)) return null;
+  if (m.info && info.debian !== m.info.packages.musl) return null;
+  return { loader, info };
+}
+
 // ------------------------------------------------------------------------------------------------------------------
 // small helpers
 
@@ -590,7 +624,15 @@ export const muslAdapter: Adapter = {
     if (process.arch !== 'x64') throw new Error(`musl: this adapter knows x86_64 only (${LOADER}); this machine is ${process.arch}`);
     // one provision of musl at a time per cache: a second one waits, then finds the versions built and reuses them
     await withLock(lockFile(opts.cacheDir, 'provision-musl'), 'provisioning musl', log, async () => {
-      for (const s of wanted) await provisionSuite(s.suite, opts, log);
+      // lazily: musl-debug.ts uses musl-runtimes.ts, which imports this module
+      const { buildDebugMusl } = await import('./musl-debug.ts');
+      for (const s of wanted) {
+        const version = await provisionSuite(s.suite, opts, log);
+        const m = installedVersions(opts.cacheDir).find((x) => x.version === version);
+        if (!m?.info) throw new Error(`musl ${version}: ${path.join(muslDir(opts.cacheDir), version)} is incomplete`);
+        // the libc the environment runs on: Debian's source of this very package version, built with -g
+        await buildDebugMusl(opts.cacheDir, s.suite, version, m.info.packages.musl, log);
+      }
     });
   },
 
@@ -602,7 +644,13 @@ export const muslAdapter: Adapter = {
       return p.name === 'musl' && p.version === m.version;
     });
     const oldest = installs[0];
-    for (const m of installs) envs.push(makeEnvironment(`musl-${m.version}`, m, oldest, opts));
+    for (const m of installs) {
+      // run on the -g build of the same Debian source when there is one (its banner must name the version too)
+      const dbg = debugBuild(opts.cacheDir, m);
+      const p = dbg && proveLibcFile(dbg.loader);
+      const run = dbg && p?.name === 'musl' && p.version === m.version ? { ...m, loader: dbg.loader } : m;
+      envs.push(makeEnvironment(`musl-${m.version}`, run, oldest, opts));
+    }
     for (const mp of libcPrefixes(opts)) {
       const local = await localInstall(mp, opts.cacheDir);
       envs.push(makeEnvironment(`musl-${mp.version}+local`, local, local, opts));
@@ -619,10 +667,14 @@ export const muslAdapter: Adapter = {
       const marker = readJson<{ version: string; packages?: Record<string, string> }>(suiteMarker(opts.cacheDir, s.suite));
       const m = marker && installs.find((x) => x.version === marker.version);
       if (m) {
-        const { runtimes, missing } = muslRuntimes({ ...m, cc: installs[0].cc, version: installs[0].version }, opts);
+        const dbg = debugBuild(opts.cacheDir, m);
+        const { runtimes, missing } = muslRuntimes({ ...m, loader: dbg?.loader ?? m.loader, cc: installs[0].cc, version: installs[0].version }, opts);
+        const what = dbg
+          ? `musl ${m.version} built here from Debian's source (${s.suite} ${dbg.info.debian}) with ${dbg.info.cflags} (${dbg.info.gcc}) in ${path.dirname(dbg.loader)}`
+          : `musl ${m.version} (Debian ${s.suite} ${m.info?.packages.musl ?? '?'}, stripped: backtraces without libc symbols until ${PROVISION_CMD} builds it with -g) in ${path.dirname(m.loader)}`;
         out.push({
           id: `musl-${m.version}`, state: 'available',
-          detail: `musl ${m.version} (Debian ${s.suite} ${m.info?.packages.musl ?? '?'}) in ${path.dirname(m.loader)}; runtimes: ${runtimes.map((r) => `${r.runtime} ${r.version}`).join(', ') || 'none'}${missing.length ? '; missing: ' + missing.map((x) => x.runtime).join(', ') : ''}`,
+          detail: `${what}; runtimes: ${runtimes.map((r) => `${r.runtime} ${r.version}`).join(', ') || 'none'}${missing.length ? '; missing: ' + missing.map((x) => x.runtime).join(', ') : ''}`,
         });
       } else if (process.arch !== 'x64') out.push({ id: `musl-${s.label}`, state: 'impossible', detail: `x86_64 only (${LOADER}); this machine is ${process.arch}` });
       else if (!gcc) out.push({ id: `musl-${s.label}`, state: 'impossible', detail: 'no gcc to build the musl toolchain (as root: apt-get install gcc)' });
