@@ -72,7 +72,7 @@ export function planCells(cases: CaseDef[], envs: Environment[], shard?: { index
     for (const runtime of [...new Set(cases.map((c) => c.runtime))]) {
       const on = runners[runtime]?.builtOn;
       const base = on?.runtime ?? runtime;
-      const instances = env.runtimes.filter((r) => r.runtime === base).map((r) => (on ? on.instance(r, cacheDir) : r));
+      const instances = env.runtimes.filter((r) => r.runtime === base).flatMap((r) => (on ? on.instance(r, cacheDir) : [r]));
       const rcases = cases.filter((c) => c.runtime === runtime);
       if (!instances.length) {
         const why = env.missing.find((m) => m.runtime === base)?.reason ?? `no ${base === runtime ? runtime : `${base} (for ${runtime})`} in ${env.id}`;

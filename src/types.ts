@@ -260,7 +260,7 @@ export interface Runner {
    * For a runtime no environment looks for: the found runtime its cells run on, and the instance made from it
    * (libuv: the environment's C compiler, versioned "1.44.2 (gcc 12.2.0)").
    */
-  builtOn?: { runtime: FoundRuntime; instance(base: RuntimeInstance, cacheDir: string): RuntimeInstance };
+  builtOn?: { runtime: FoundRuntime; instance(base: RuntimeInstance, cacheDir: string): RuntimeInstance | RuntimeInstance[] };
 }
 
 /** A finished cell, as written to TAP and read back from it. */

@@ -173,12 +173,10 @@ export const libuvRunner: Runner = {
   language: 'c',
   builtOn: {
     runtime: 'libc',
-    // One instance per environment (src/run.ts planCells maps instance() 1:1): the first selected source, i.e.
-    // Debian bookworm's unless FORKMATRIX_LIBUV picks another (FORKMATRIX_LIBUV=node: the one closest to Node's
-    // bundled libuv). libuvInstances() gives every provisioned version, one column each, once planCells accepts
-    // an array here.
+    // One instance, one column, per provisioned libuv source (FORKMATRIX_LIBUV narrows it, e.g. "1.50" or
+    // "node": the one closest to Node's bundled libuv).
     instance(cc, cacheDir) {
-      return libuvInstances(cc, cacheDir)[0];
+      return libuvInstances(cc, cacheDir);
     },
   },
   async prepare(c, ctx) {
