@@ -24,7 +24,7 @@ const REPS = Number(v.reps ?? 6);
 const FORKS = Number(v.forks ?? 400);
 // cells that, in `npm run bench`, needed more than a few forks to fail on glibc 2.36
 const CASES = (v.case ?? [
-  'libc/dl/dlopen-libm-while-threads-dlopen',
+  'libc/dl/dlopen-new-library-while-threads-dlopen-and-dlclose',
   'libc/netdb/getaddrinfo-etc-hosts-name-while-threads-resolve',
   'libc/netdb/getaddrinfo-localhost-while-threads-resolve',
   'libc/sem/sem-open-close-unlink-while-threads-sem-open',
