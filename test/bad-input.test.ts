@@ -7,12 +7,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { main, REPO, UsageError } from '../src/cli.ts';
 import { writeStream } from '../src/tap.ts';
-import { HOST_ENV, tmp } from './helpers.ts';
-import { fakeCell } from './robust-helpers.ts';
+import { HOST_ENV } from './helpers.ts';
+import { fakeCell, tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
-const d = tmp('fm-bad-');
-const cache = tmp('fm-bad-cache-'); // empty: no provisioned environment to probe, and ~/.cache is never written
+const d = tmpDir('fm-bad-');
+const cache = tmpDir('fm-bad-cache-'); // empty: no provisioned environment to probe, and ~/.cache is never written
 const f = (name: string, text: string | Buffer) => {
   const p = path.join(d, name);
   mkdirSync(path.dirname(p), { recursive: true });

@@ -11,8 +11,8 @@ import { run } from '../src/run.ts';
 import { readStream } from '../src/tap.ts';
 import { hostEnvironment } from '../adapters/host.ts';
 import { ALLOCATORS, allocatorLib } from '../adapters/preload.ts';
-import { HOST_ENV, tmp } from './helpers.ts';
-import { seededCache } from './robust-helpers.ts';
+import { HOST_ENV } from './helpers.ts';
+import { seededCache, tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 // a provision from a fresh test cache first rebuilds apt's package cache: minutes on a loaded machine
@@ -49,11 +49,11 @@ async function checkRuns(t: Test, out: string, n: number) {
 }
 
 t.test('three runs at once in one results directory and one cache: three complete, distinct results', async (t) => {
-  const cache = tmp('fm-conc-cache-'); // one cache: the three compile the same case into it at the same time
+  const cache = tmpDir('fm-conc-cache-'); // one cache: the three compile the same case into it at the same time
   const suite = await loadSuite(REPO, path.join(REPO, 'test/fixtures/verdicts'));
   const cases = selectCases(suite.cases, ['libc'], ['passes', 'wrong']);
   const env = hostEnvironment({ cacheDir: cache, extraRuntimes: [], preload: [], libc: [] });
-  const out = tmp('fm-conc-out-');
+  const out = tmpDir('fm-conc-out-');
   const outcomes = await Promise.all([1, 2, 3].map((seed) =>
     run({ repoDir: REPO, cacheDir: cache, outRoot: out, cases, environments: [env], budget: { kind: 'forks', forks: 10 }, jobs: 1, seed, failFast: false })));
   t.equal(new Set(outcomes.map((o) => o.dir)).size, 3, 'started in the same second, each got its own directory');
@@ -63,8 +63,8 @@ t.test('three runs at once in one results directory and one cache: three complet
 });
 
 t.test('three run commands at once in one checkout', async (t) => {
-  const cache = tmp('fm-conc-cache-');
-  const out = tmp('fm-conc-out-');
+  const cache = tmpDir('fm-conc-cache-');
+  const out = tmpDir('fm-conc-out-');
   const args = ['run', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--case', 'passes', '--env', HOST_ENV, '--budget', '10', '--jobs', '1', '--out', out, '--cache', cache];
   const rs = await Promise.all([1, 2, 3].map((s) => fm([...args, '--seed', String(s)])));
   rs.forEach((r, i) => t.equal(r.code, 0, `run ${i + 1} exits 0${r.code ? `: ${r.stderr}` : ''}`));

@@ -7,15 +7,15 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../src/cli.ts';
 import { writeStream } from '../src/tap.ts';
-import { HOST_ENV, runFixture, tmp } from './helpers.ts';
-import { fakeCell } from './robust-helpers.ts';
+import { HOST_ENV, runFixture } from './helpers.ts';
+import { fakeCell, tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 const fm = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 300_000 });
 
 /** A 64 KiB tmpfs, filled up to `free` bytes of room, unmounted whatever happens. */
 async function withFullDisk(free: number, fn: (dir: string) => Promise<void> | void) {
-  const dir = tmp('fm-full-');
+  const dir = tmpDir('fm-full-');
   const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { encoding: 'utf8' });
   if (m.status !== 0) throw new Error(`mount -t tmpfs: ${m.stderr}`);
   try {
@@ -34,7 +34,7 @@ const canMount = process.getuid?.() === 0;
 
 t.test('a full disk during a run: one clear error, exit 2, no partial matrix, no results directory', { skip: canMount ? false : 'needs root (mount -t tmpfs)' }, async (t) => {
   await withFullDisk(4096, (out) => {
-    const cache = tmp('fm-full-cache-');
+    const cache = tmpDir('fm-full-cache-');
     const r = fm(['run', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--case', 'passes', '--env', HOST_ENV, '--budget', '10', '--jobs', '1', '--out', out, '--cache', cache]);
     t.equal(r.status, 2, r.stderr);
     const last = r.stderr.trimEnd().split('\n').pop()!;
@@ -45,7 +45,7 @@ t.test('a full disk during a run: one clear error, exit 2, no partial matrix, no
 });
 
 t.test('a full disk during a report: one clear error, no half-written matrix', { skip: canMount ? false : 'needs root (mount -t tmpfs)' }, async (t) => {
-  const src = tmp('fm-full-src-');
+  const src = tmpDir('fm-full-src-');
   mkdirSync(src, { recursive: true });
   const cells = Array.from({ length: 40 }, (_, i) => fakeCell({ case: `libc/a/case-${i}`, source: 'x'.repeat(500) }));
   writeFileSync(path.join(src, 'a.tap'), writeStream({ tool: 'forkmatrix', run: 'r', env: 'glibc-2.36', proof: 'p', runtime: 'libc gcc', budget: '30', environment: {} }, cells));
@@ -58,7 +58,7 @@ t.test('a full disk during a report: one clear error, no half-written matrix', {
 });
 
 t.test('a harness killed by the machine is an error cell with the reason, and the run goes on', async (t) => {
-  const r = await runFixture('test/fixtures/machine', ['libc'], { budget: { kind: 'forks', forks: 3 }, jobs: 1, cacheDir: tmp('fm-machine-cache-') });
+  const r = await runFixture('test/fixtures/machine', ['libc'], { budget: { kind: 'forks', forks: 3 }, jobs: 1, cacheDir: tmpDir('fm-machine-cache-') });
   const oom = r.byId('oom-killed');
   t.equal(oom.verdict, 'error', 'SIGKILLed like the OOM killer does: error');
   t.match(oom.reason, /killed by SIGKILL/, `the reason says so: ${oom.reason}`);

@@ -5,16 +5,16 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../src/cli.ts';
-import { HOST_ENV, processesMentioning, tmp } from './helpers.ts';
-import { leftovers } from './robust-helpers.ts';
+import { HOST_ENV, processesMentioning } from './helpers.ts';
+import { leftovers, tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 const HANGS = Number(process.env.FM_HYGIENE_HANGS ?? 1000); // 4 cells share them
 t.setTimeout(900_000);
 
-const cache = tmp('fm-hyg-cache-'); // the marker: every harness and child runs a binary from it
-const tmpdir = tmp('fm-hyg-tmp-'); // forkmatrix's TMPDIR: its temporary directories are counted here
-const out = tmp('fm-hyg-out-');
+const cache = tmpDir('fm-hyg-cache-'); // the marker: every harness and child runs a binary from it
+const tmpdir = tmpDir('fm-hyg-tmp-'); // forkmatrix's TMPDIR: its temporary directories are counted here
+const out = tmpDir('fm-hyg-out-');
 
 function fm(args: string[]) {
   return spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, TMPDIR: tmpdir, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,8 +8,7 @@ import path from 'node:path';
 import { REPO } from '../src/cli.ts';
 import { buildAtomically } from '../adapters/apt.ts';
 import { ALLOCATORS, allocatorLib } from '../adapters/preload.ts';
-import { tmp } from './helpers.ts';
-import { seededCache } from './robust-helpers.ts';
+import { seededCache, tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 // a provision from a fresh test cache first rebuilds apt's package cache: minutes on a loaded machine
@@ -17,7 +16,7 @@ t.setTimeout(900_000);
 
 /** A separate forkmatrix process building `dir` through buildAtomically: it fills half, says so, then waits for `go`. */
 function builder(dir: string, go: string): ChildProcess {
-  const script = path.join(tmp('fm-int-'), 'build.mts'); // .mts: an ES module wherever it lies
+  const script = path.join(tmpDir('fm-int-'), 'build.mts'); // .mts: an ES module wherever it lies
   writeFileSync(script, `
 import { existsSync, writeFileSync } from 'node:fs';
 import { buildAtomically } from ${JSON.stringify(path.join(REPO, 'adapters/apt.ts'))};
@@ -43,7 +42,7 @@ const exited = (p: ChildProcess) => new Promise<void>((res) => (p.exitCode != nu
 
 for (const sig of ['SIGKILL', 'SIGINT'] as const) {
   t.test(`${sig} in the middle of a build: nothing taken for complete; the next build takes over and rebuilds`, async (t) => {
-    const root = tmp('fm-int-cache-');
+    const root = tmpDir('fm-int-cache-');
     const dir = path.join(root, 'thing', '1.0');
     const p = builder(dir, path.join(root, 'never'));
     await said(p, 'filling');
@@ -63,7 +62,7 @@ for (const sig of ['SIGKILL', 'SIGINT'] as const) {
 }
 
 t.test('a second build of the same thing waits for the live first one, saying so, then reuses its result', async (t) => {
-  const root = tmp('fm-int-cache-');
+  const root = tmpDir('fm-int-cache-');
   const dir = path.join(root, 'thing', '2.0');
   const go = path.join(root, 'go');
   const p = builder(dir, go);

@@ -12,11 +12,10 @@ import { readBaseline, readExpectations, baselineFrom, compare } from '../src/ga
 import { buildMatrix, toJSON, toMarkdown, toTerminal } from '../src/matrix.ts';
 import { toHTML } from '../src/html.ts';
 import { REPO } from '../src/cli.ts';
-import { tmp } from './helpers.ts';
-import { fakeCell } from './robust-helpers.ts';
+import { fakeCell, tmpDir } from './robust-helpers.ts';
 
 const RUNS = Number(process.env.FM_PROPERTY_RUNS ?? 300);
-const d = tmp('fm-prop-');
+const d = tmpDir('fm-prop-');
 
 /** A real document, mutated: cut at a point, a slice dropped, junk inserted, or two cut halves spliced. */
 function mutated(doc: string) {

@@ -1,5 +1,6 @@
 // Shared by the robustness tests (issue 14): synthetic cells, and counting what a run may leave behind.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { removeOnExit } from '../src/util.ts';
 import os from 'node:os';
 import path from 'node:path';
 import type { CellResult } from '../src/types.ts';
@@ -57,4 +58,11 @@ export function seededCache(name: string): string | null {
   mkdirSync(path.join(apt, 'cache'), { recursive: true });
   for (const f of ['sources.list', 'status', 'lists', 'updated']) cpSync(path.join(from, f), path.join(apt, f), { recursive: true, preserveTimestamps: true });
   return cache;
+}
+
+/** A temporary directory removed when the test process exits (tests leave nothing in $TMPDIR). */
+export function tmpDir(prefix = 'fm-test-'): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  removeOnExit(d);
+  return d;
 }
