@@ -27,6 +27,8 @@ import { debugMuslDir, LOADER, muslDir, type MuslDebugInfo } from './musl.ts';
 
 const BUILD_TIMEOUT_MS = 45 * 60_000; // measured 1-3 min per version at load ~25 on 2 cores; generous
 const CFLAGS = '-O2 -g';
+/** Bumped when the recipe changes what gets built (2: debian/clean's deletions, e.g. no crypt, as in Debian's build). */
+export const DEBUG_RECIPE = 2;
 
 function tail(s: string, n = 4): string {
   return s.trim().split('\n').slice(-n).join(' ').slice(0, 800);
@@ -78,13 +80,13 @@ export async function buildDebugMusl(
 ): Promise<string> {
   const final = debugMuslDir(cacheDir, version);
   const info = readJson<MuslDebugInfo>(path.join(final, 'info.json'));
-  if (existsSync(final) && info?.debian === debianVersion) {
+  if (existsSync(final) && info?.debian === debianVersion && info.recipe === DEBUG_RECIPE) {
     log(`musl: musl ${version} with symbols is built (${final})`);
     return final;
   }
   if (existsSync(final)) {
-    // built from another Debian revision (the suite moved on): rebuild beside it, then swap
-    log(`musl: ${final} was built from Debian ${info?.debian ?? '?'}, not ${debianVersion}: rebuilding`);
+    // built from another Debian revision (the suite moved on) or by an older recipe: rebuild
+    log(`musl: ${final} was built from Debian ${info?.debian ?? '?'} by recipe ${info?.recipe ?? 1}, not ${debianVersion} by recipe ${DEBUG_RECIPE}: rebuilding`);
     rmSync(final, { recursive: true, force: true });
   }
   for (const tool of ['make', 'gcc']) if (!capture('sh', ['-c', `command -v ${tool}`]).stdout.trim())
@@ -99,6 +101,17 @@ export async function buildDebugMusl(
       unpackSource({ pkg: 'musl', version: debianVersion, dsc: source.dsc }, src); // dpkg-source -x: Debian's patches
       const series = path.join(src, 'debian', 'patches', 'series');
       if (existsSync(series)) applied.push(...quiltSeries(readFileSync(series, 'utf8')).map((p) => `patch ${p.patch}`));
+      // Debian's build starts with `debian/rules clean`, whose dh_clean deletes what debian/clean lists (bookworm,
+      // trixie: src/crypt/ and include/crypt.h, so Debian's libc.so has no crypt): the same deletions here
+      const clean = path.join(src, 'debian', 'clean');
+      if (existsSync(clean)) {
+        const entries = readFileSync(clean, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+        const bad = entries.find((e) => !/^[\w.*+/-]+$/.test(e) || e.startsWith('/') || e.split('/').includes('..'));
+        if (bad) throw new Error(`musl ${version}: debian/clean has an entry this recipe does not apply: ${JSON.stringify(bad)}`);
+        const r = capture('sh', ['-c', `rm -rf -- ${entries.join(' ')}`], { env, cwd: src, timeoutMs: 60_000 });
+        if (r.code !== 0) throw new Error(`musl ${version}: removing debian/clean's files failed: ${tail(r.stderr)}`);
+        applied.push(`debian/clean (${entries.filter((e) => !e.startsWith('debian/')).join(' ')})`);
+      }
       // debian/rules also changes the source tree before configure (bookworm, trixie: copy_fts adds musl-fts to
       // libc.so and fts.h); run Debian's own target rather than copy what it does
       if (/^copy_fts:/m.test(readFileSync(path.join(src, 'debian', 'rules'), 'utf8'))) {
@@ -149,7 +162,7 @@ export async function buildDebugMusl(
     const seconds = Math.round((performance.now() - t0) / 100) / 10;
     const gcc = capture('gcc', ['-dumpfullversion']).stdout.trim();
     const rec: MuslDebugInfo = {
-      version, banner: banner.split('\n').slice(0, 2).join(' '), suite, debian: debianVersion, cflags: CFLAGS, gcc: `gcc ${gcc}`,
+      version, banner: banner.split('\n').slice(0, 2).join(' '), suite, debian: debianVersion, recipe: DEBUG_RECIPE, cflags: CFLAGS, gcc: `gcc ${gcc}`,
       source: source.dsc ? `Debian source ${path.basename(source.dsc)}${applied.length ? ` + ${applied.join(', ')}` : ' (no patches)'}` : path.basename(source.orig!),
       ...(source.note ? { note: source.note } : {}),
       build_seconds: seconds, built: new Date().toISOString(),
@@ -161,10 +174,16 @@ export async function buildDebugMusl(
 }
 
 /**
- * Is Debian's binary the same code as the one built here? Compares the .text sections (size and bytes); used to
- * justify running on the build (see the header) and by the test.
+ * Is Debian's binary the same code as the one built here? Compares the .text sections (size and bytes): they
+ * differ (another compiler), which is why the environments run on the build (see the header). And is it the same
+ * library? The exported symbols (`nm -D --defined-only`) of the two, which the test wants equal.
  */
-export function muslDebugCompare(debianLibc: string, builtLibc: string): { same: boolean; debian: number; built: number } {
+export function muslDebugCompare(debianLibc: string, builtLibc: string): { same: boolean; debian: number; built: number; onlyDebian: string[]; onlyBuilt: string[] } {
+  const exports = (f: string) => new Set(capture('nm', ['-D', '--defined-only', f], { timeoutMs: 20_000 }).stdout.split('\n').map((l) => l.trim().split(/\s+/)[2]).filter(Boolean));
+  const de = exports(debianLibc);
+  const be = exports(builtLibc);
+  const onlyDebian = [...de].filter((x) => !be.has(x)).sort();
+  const onlyBuilt = [...be].filter((x) => !de.has(x)).sort();
   const size = (f: string) => {
     const m = /\s\.text\s+PROGBITS\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)/.exec(capture('readelf', ['-S', '-W', f]).stdout);
     return m ? parseInt(m[1], 16) : -1;
@@ -172,5 +191,5 @@ export function muslDebugCompare(debianLibc: string, builtLibc: string): { same:
   const bytes = (f: string) => capture('objcopy', ['-O', 'binary', '--only-section=.text', f, '/dev/stdout'], { timeoutMs: 20_000 }).stdout;
   const debian = size(debianLibc);
   const built = size(builtLibc);
-  return { same: debian === built && debian > 0 && bytes(debianLibc) === bytes(builtLibc), debian, built };
+  return { same: debian === built && debian > 0 && bytes(debianLibc) === bytes(builtLibc), debian, built, onlyDebian, onlyBuilt };
 }

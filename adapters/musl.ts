@@ -84,6 +84,8 @@ export interface MuslDebugInfo {
   suite: string;
   /** the Debian version of the source built (= the binary package's) */
   debian: string;
+  /** adapters/musl-debug.ts DEBUG_RECIPE of the build */
+  recipe?: number;
   cflags: string;
   gcc: string;
   /** what was built: the .dsc and the patches/rules steps applied, or upstream's tarball */
