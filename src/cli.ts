@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadSuite, formatProblems, selectCases } from './cases.ts';
 import { parseBudget } from './budget.ts';
 import { run } from './run.ts';
-import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId } from './matrix.ts';
+import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId, findingsText } from './matrix.ts';
 import { toHTML } from './html.ts';
 import { diffMarkdown, diffMatrices } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
@@ -320,7 +320,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)}s`;
   process.stderr.write(`forkmatrix: ${cases.length} case(s) x ${envs.length} environment(s), budget ${v.budget ?? 'quick'}, ${jobs} job(s)\n`);
   const outcome = await run({
-    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot, cases, environments: envs,
+    repoDir: REPO, cacheDir: aopts.cacheDir, outRoot, cases, allCases: suite.cases, environments: envs,
     budget, jobs, seed, failFast: !!v['fail-fast'], shard, maxDelayUs, envCheck: !!v['env-check'], signal: ac.signal,
     replayExtra: `${v.suites ? ` --suites ${v.suites}` : ''}${maxDelayUs != null ? ` --max-delay-us ${maxDelayUs}` : ''}`,
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
@@ -333,9 +333,9 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (tty) process.stderr.write('\r\x1b[2K');
   process.stdout.write(toTerminal(outcome.matrix, color));
   const by = (k: string) => outcome.cells.filter((c) => c.verdict === k).length;
-  process.stdout.write(`\n${outcome.matrix.summary.map(summaryLine).join('\n')}\n`);
+  process.stdout.write(`\n${outcome.matrix.summary.map(summaryLine).join('\n')}\n${findingsText(outcome.matrix)}`);
   process.stdout.write(
-    `\n${outcome.cells.length} cells in ${elapsed()}: ${by('pass')} pass, ${by('fail')} fail, ${by('skip')} skip, ${by('error')} error. Results: ${path.relative(process.cwd(), outcome.dir) || '.'}/{*.tap,matrix.json,matrix.md,index.html}\n`,
+    `\n${outcome.cells.length} cells in ${elapsed()}: ${by('pass')} pass, ${by('fail')} fail, ${by('inconclusive')} inconclusive, ${by('skip')} skip, ${by('error')} error. Results: ${path.relative(process.cwd(), outcome.dir) || '.'}/{*.tap,matrix.json,matrix.md,index.html}\n`,
   );
   return 0;
 }

@@ -47,7 +47,7 @@ t.test('run exits 0 whatever the verdicts and writes the results', async (t) => 
   const r = fm(['run', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--case', 'wrong,passes', '--env', HOST_ENV, '--out', out]);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /verdicts\/wrong\s+wrong 1\/1/, 'the default budget, quick, stops a cell at its first failure');
-  t.match(r.stdout, /2 cells in \d+s: 1 pass, 1 fail, 0 skip, 0 error/);
+  t.match(r.stdout, /2 cells in \d+s: 1 pass, 1 fail, 0 inconclusive, 0 skip, 0 error/);
   const runs = readdirSync(out).filter((d) => d !== 'latest');
   t.equal(runs.length, 1);
   const files = readdirSync(path.join(out, runs[0])).sort();
