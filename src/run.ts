@@ -246,16 +246,19 @@ export async function run(o: RunOptions): Promise<RunOutcome> {
     writeFileSync(path.join(partial, 'index.html'), toHTML(matrix));
     rmSync(finalDir, { recursive: true, force: true });
     renameSync(partial, finalDir);
+    // `latest` is replaced atomically (a new link renamed over it): two runs finishing together never leave none
     const latest = path.join(o.outRoot, 'latest');
+    const link = `${latest}.${process.pid}.${Date.now()}`;
     try {
-      unlinkSync(latest);
+      symlinkSync(runId, link);
+      renameSync(link, latest);
     } catch {
-      /* none yet */
-    }
-    try {
-      symlinkSync(runId, latest);
-    } catch {
-      /* not fatal */
+      /* not fatal: the run's own directory is complete */
+      try {
+        unlinkSync(link);
+      } catch {
+        /* never made */
+      }
     }
     return { dir: finalDir, matrix, cells, streams: files };
   } finally {
