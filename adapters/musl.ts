@@ -15,6 +15,11 @@
 // Nothing is taken from a label: a version directory is named by the banner its unpacked loader prints, and every
 // environment's probe runs a real program through the loader, reads its /proc/self/maps and proves the mapped file.
 //
+// What the environments run on: the `-g` build of each version that `provision musl` makes from Debian's source
+// package of the same Debian version (adapters/musl-debug.ts, <cache>/musl/debug/<version>/), so gdb names musl's
+// functions in a hung child; Debian's stripped binary only until that build exists (status says which). The
+// toolchain (headers, crt files) stays Debian's musl-dev, so builds keyed on it (musl-runtimes) are unchanged.
+//
 // Provision names: `musl` (all three), `musl-1.2.2`, `musl-1.2.3`, `musl-1.2.5` (one Debian suite each).
 
 import { createHash } from 'node:crypto';

@@ -8,11 +8,15 @@ import { loadSuite, selectCases } from '../src/cases.ts';
 import { REPO } from '../src/cli.ts';
 import { run } from '../src/run.ts';
 import type { AdapterOptions, CaseDef, Environment } from '../src/types.ts';
-import { elfInterpreter, installedVersions, muslAdapter, muslDir, muslPrefix, type MuslInfo } from '../adapters/musl.ts';
+import { debugBuild, debugMuslDir, elfInterpreter, installedVersions, muslAdapter, muslDir, muslPrefix, type MuslInfo } from '../adapters/musl.ts';
+import { muslDebugCompare } from '../adapters/musl-debug.ts';
+import { backtraceSummary } from '../src/matrix.ts';
+import { capture } from '../src/proc.ts';
 import { CACHE, processesMentioning, tmp } from './helpers.ts';
 
-// A fresh cache updates the private apt lists (about a minute) before the downloads.
-t.setTimeout(600_000);
+// A fresh cache updates the private apt lists (about a minute) before the downloads; then each version's -g build
+// (measured 5-15 min on a loaded 2-core machine, once per cache).
+t.setTimeout(3_600_000);
 
 const opts = (extra: Partial<AdapterOptions> = {}): AdapterOptions => ({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [], ...extra });
 
@@ -59,7 +63,7 @@ t.test('provision musl: three versions, each named and proved by its own loader'
     else t.match(e.missing.find((m) => m.runtime === 'python')?.reason, /no musl-linked python \(npx forkmatrix provision musl-python\)/);
     t.match(e.missing.find((m) => m.runtime === 'node')?.reason, /no musl-linked node \(pass --runtime node=PATH\)/);
     const l = e.launch(['/bin/true', 'x'], { A: '1' });
-    t.same(l, { command: path.join(muslDir(CACHE), e.expect.version!, 'lib', 'ld-musl-x86_64.so.1'), args: ['/bin/true', 'x'], env: { A: '1' } }, `${e.id}: launched through its loader with exactly the env given`);
+    t.same(l, { command: path.join(debugMuslDir(CACHE, e.expect.version!), 'lib', 'ld-musl-x86_64.so.1'), args: ['/bin/true', 'x'], env: { A: '1' } }, `${e.id}: launched through the loader of its -g build with exactly the env given`);
   }
 
   // the toolchain uses a private kernel-header dir, never /usr/include itself
@@ -98,7 +102,79 @@ t.test('real cases under musl 1.2.2 and 1.2.5: real verdicts, each cell proved m
     t.match(hang, { verdict: 'fail', kind: 'hang', counts: { hang: 1 }, forks: 1 }, `${e.id}: hangs (a quick cell stops at its first failure)`);
     t.match(String(hang.first_failure?.diag?.wchan ?? '') + String(hang.first_failure?.diag?.gdb ?? ''), /\w/, `${e.id}: the hang was diagnosed`);
     for (const c of r.cells.filter((x) => x.env === e.id))
-      t.match(c.libc, { name: 'musl', version: e.expect.version, path: new RegExp(`^${muslDir(CACHE)}/${e.expect.version}/lib/libc\\.so$`) }, `${e.id} ${c.case}: libc proved`);
+      t.match(c.libc, { name: 'musl', version: e.expect.version, path: new RegExp(`^${debugMuslDir(CACHE, e.expect.version!)}/lib/libc\\.so$`) }, `${e.id} ${c.case}: libc proved (the -g build)`);
+  }
+  t.same(processesMentioning(out), [], 'no process of the run is left');
+});
+
+t.test('provision musl builds each version from its Debian source with -g, and the environments run on that build', needs, async (t) => {
+  const st = await muslAdapter.status(opts());
+  for (const m of installedVersions(CACHE).filter((x) => ['1.2.2', '1.2.3', '1.2.5'].includes(x.version))) {
+    const dbg = debugBuild(CACHE, m);
+    if (!dbg) {
+      t.fail(`musl ${m.version}: no -g build in ${debugMuslDir(CACHE, m.version)}`);
+      continue;
+    }
+    t.match(dbg.info, { version: m.version, debian: m.info!.packages.musl, cflags: '-O2 -g', banner: new RegExp(`Version ${m.version.replace(/\./g, '\\.')}`) }, `musl ${m.version}: built from Debian's ${dbg.info.debian} source (${dbg.info.source}) in ${dbg.info.build_seconds} s`);
+    const libc = path.join(path.dirname(dbg.loader), 'libc.so');
+    t.match(capture('readelf', ['-S', '-W', libc]).stdout, /\.debug_info/, `musl ${m.version}: the built libc.so has debug info`);
+    t.notMatch(capture('readelf', ['-S', '-W', path.join(muslDir(CACHE), m.version, 'lib', 'libc.so')]).stdout, /\.debug_info/, `musl ${m.version}: Debian's is stripped`);
+    // why the columns run on the build rather than lend its symbols to Debian's binary: not the same code
+    const cmp = muslDebugCompare(path.join(muslDir(CACHE), m.version, 'lib', 'libc.so'), libc);
+    t.notOk(cmp.same, `musl ${m.version}: .text differs (Debian ${cmp.debian} bytes, built here ${cmp.built})`);
+    // ...but it is the same library: Debian's source with Debian's changes exports exactly what Debian's binary does
+    t.same({ onlyDebian: cmp.onlyDebian, onlyBuilt: cmp.onlyBuilt }, { onlyDebian: [], onlyBuilt: [] }, `musl ${m.version}: the same exported symbols`);
+    t.match(st.find((s) => s.id === `musl-${m.version}`)?.detail, /built here from Debian's source .* with -O2 -g/);
+  }
+});
+
+// A child blocked inside musl: a normal mutex locked twice by the same thread waits forever in musl's futex wait.
+const BLOCKS_IN_MUSL = `runtime: libc
+family: musl-symbols
+cases:
+  - id: child-blocks-in-musl
+    title: a child that locks a normal mutex twice (blocks inside musl's pthread_mutex_timedlock)
+    promise: { level: guaranteed, cite: "test fixture" }
+    parent:
+      threads: 1
+      loop: |
+        usleep(100);
+    child: |
+      static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+      pthread_mutex_lock(&m);
+      pthread_mutex_lock(&m);
+      return 0;
+    budget: { forks: 2, seconds: 5 }
+    timeout: 300ms
+`;
+
+t.test('a musl hang is diagnosed with musl function names, not ?? ()', needs, async (t) => {
+  const gdb = capture('sh', ['-c', 'command -v gdb']).stdout.trim();
+  if (!gdb) {
+    t.comment('no gdb here (apt-get install gdb): nothing to check');
+    return;
+  }
+  const dir = tmp('fm-musl-sym-');
+  mkdirSync(path.join(dir, 'libc'));
+  writeFileSync(path.join(dir, 'libc', 'musl-symbols.yaml'), BLOCKS_IN_MUSL);
+  const suite = await loadSuite(REPO, dir);
+  t.same(suite.problems, [], 'the fixture case is valid');
+  const envs = (await muslAdapter.environments(opts())).filter((e) => e.id === 'musl-1.2.2' || e.id === 'musl-1.2.5');
+  const out = tmp('fm-musl-');
+  const r = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: out, cases: suite.cases, environments: envs, budget: { kind: 'quick' }, jobs: 1, seed: 3, failFast: false });
+  for (const e of envs) {
+    const c = r.cells.find((x) => x.env === e.id)!;
+    t.match(c, { verdict: 'fail', kind: 'hang', libc: { name: 'musl', version: e.expect.version } }, `${e.id}: hangs`);
+    const bt = String(c.first_failure?.diag?.gdb ?? '');
+    const stuck = bt.split(/^(?=Thread \d+ )/m).find((b) => /\bfm_child\b/.test(b)) ?? bt;
+    t.match(stuck, /\b(__timedwait(_cp)?|__pthread_mutex_timedlock|pthread_mutex_timedlock)\b/, `${e.id}: gdb names musl's functions:\n${stuck.slice(0, 1200)}`);
+    // the innermost frames are libc's: each named, with its musl source line (the case's own frame beyond them may
+    // read ?? (): gdb cannot see a program that musl's loader, run as the command, mapped)
+    const frames = stuck.split('\n').filter((l) => /^#\d+ /.test(l));
+    const inLibc = frames.slice(0, frames.findIndex((l) => / in \?\? \(/.test(l)) >>> 0);
+    t.ok(inLibc.length >= 3, `${e.id}: ${inLibc.length} named frames before any ?? ()`);
+    t.match(inLibc.join('\n'), /pthread_mutex_timedlock \(.*\) at src\/thread\/pthread_mutex_timedlock\.c:\d+/, `${e.id}: with musl's source lines`);
+    t.match(backtraceSummary(c), /__timedwait|pthread_mutex_timedlock/, `${e.id}: stuck in: ${backtraceSummary(c)}`);
   }
   t.same(processesMentioning(out), [], 'no process of the run is left');
 });
