@@ -99,6 +99,8 @@ export async function buildDebugMusl(
     const applied: string[] = [];
     if (source.dsc) {
       unpackSource({ pkg: 'musl', version: debianVersion, dsc: source.dsc }, src); // dpkg-source -x: Debian's patches
+      // dpkg-source -x links the orig tarball beside the directory it extracts into: not part of the install
+      for (const f of readdirSync(tmp)) if (f.startsWith('musl_')) rmSync(path.join(tmp, f), { force: true });
       const series = path.join(src, 'debian', 'patches', 'series');
       if (existsSync(series)) applied.push(...quiltSeries(readFileSync(series, 'utf8')).map((p) => `patch ${p.patch}`));
       // Debian's build starts with `debian/rules clean`, whose dh_clean deletes what debian/clean lists (bookworm,
