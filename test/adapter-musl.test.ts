@@ -97,7 +97,8 @@ t.test('real cases under musl 1.2.2 and 1.2.5: real verdicts, each cell proved m
       t.match(c, { verdict: 'pass', failures: 0 }, `${e.id}: ${control.key} passes (${c.reason ?? c.first_failure?.message ?? ''})`);
       t.ok(c.forks > 0, `${e.id}: ${c.forks} real forks`);
     } else t.comment('suites/libc has no control case yet: only the fixture cases ran');
-    t.match(cell('passes'), { verdict: 'pass', counts: { ok: 30 } }, `${e.id}: passes`);
+    t.match(cell('passes'), { verdict: 'pass' }, `${e.id}: passes`);
+    t.ok(cell('passes').counts.ok >= 300, `${e.id}: after ${cell('passes').counts.ok} forks (a pass needs 300)`);
     const hang = cell('hangs');
     t.match(hang, { verdict: 'fail', kind: 'hang', counts: { hang: 1 }, forks: 1 }, `${e.id}: hangs (a quick cell stops at its first failure)`);
     t.match(String(hang.first_failure?.diag?.wchan ?? '') + String(hang.first_failure?.diag?.gdb ?? ''), /\w/, `${e.id}: the hang was diagnosed`);
