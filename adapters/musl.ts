@@ -49,7 +49,7 @@ export const MUSL_SUITES: { suite: DebianSuite; label: string }[] = [
 ];
 
 /** What `forkmatrix provision NAME` this adapter handles. */
-export const MUSL_PROVISION_NAMES = ['musl', ...MUSL_SUITES.map((s) => `musl-${s.label}`)];
+export const MUSL_PROVISION_NAMES = ['musl', ...MUSL_SUITES.map((s) => `musl-${s.label}`), 'musl-debug'];
 
 const PROVISION_CMD = 'npx forkmatrix provision musl';
 
@@ -626,7 +626,10 @@ export const muslAdapter: Adapter = {
   name: 'musl',
 
   async provision(what, opts, log) {
-    const wanted = MUSL_SUITES.filter((s) => what.includes('musl') || what.includes(`musl-${s.label}`));
+    // `musl-debug`: also build each provisioned version from its Debian source with -g (6-14 min each on 2 cores),
+    // so hung children's backtraces name musl's functions; the columns then run on that build
+    const debug = what.includes('musl-debug');
+    const wanted = MUSL_SUITES.filter((s) => what.includes('musl') || debug || what.includes(`musl-${s.label}`));
     if (!wanted.length) return;
     if (process.arch !== 'x64') throw new Error(`musl: this adapter knows x86_64 only (${LOADER}); this machine is ${process.arch}`);
     // one provision of musl at a time per cache: a second one waits, then finds the versions built and reuses them
@@ -637,8 +640,8 @@ export const muslAdapter: Adapter = {
         const version = await provisionSuite(s.suite, opts, log);
         const m = installedVersions(opts.cacheDir).find((x) => x.version === version);
         if (!m?.info) throw new Error(`musl ${version}: ${path.join(muslDir(opts.cacheDir), version)} is incomplete`);
-        // the libc the environment runs on: Debian's source of this very package version, built with -g
-        await buildDebugMusl(opts.cacheDir, s.suite, version, m.info.packages.musl, log);
+        // the libc the environment runs on, when asked for: Debian's source of this very package version, built with -g
+        if (debug) await buildDebugMusl(opts.cacheDir, s.suite, version, m.info.packages.musl, log);
       }
     });
   },

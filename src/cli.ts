@@ -78,12 +78,15 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
 
   host        Debian's ruby, python3, gdb, gcc, nodejs and cmake where missing (apt-get; needs root)
   musl        musl 1.2.2, 1.2.3 and 1.2.5 from Debian bullseye, bookworm and trixie, and a musl C toolchain
+  musl-debug  each provisioned musl built from its Debian source with -g (6-14 min per version on 2 cores): the
+              musl columns then run on it, and a hung child's backtrace names musl's functions
   glibc       glibc 2.41 (trixie) and the newest (sid), with copies of the host's runtimes that run on them
               (and the allocators below)
   allocators  jemalloc, tcmalloc and mimalloc from Debian, preloaded into every glibc environment
   musl-python CPython 3.11 built from Debian's sources against musl (minutes of compiling; runs under every musl)
   musl-ruby   Ruby 3.1 likewise
-  libuv       Debian's libuv1 source, for the libuv cases (each environment's compiler builds it, ~30 s, cached)
+  libuv       Debian's libuv1 sources (bookworm's 1.44.2 and the one closest to the host Node's bundled libuv),
+              for the libuv cases (each environment's compiler builds each, ~30 s, cached)
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
 
