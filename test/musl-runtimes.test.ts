@@ -176,7 +176,7 @@ t.test('real python and ruby cases on musl-1.2.5: real verdicts, the libc proved
   const r = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: out, cases, environments: envs, budget: { kind: 'forks', forks: 30 }, jobs: 2, seed: 3, failFast: false });
   t.equal(r.cells.length, 2);
   for (const c of r.cells) {
-    t.match(c.verdict, /^(pass|fail)$/, `${c.case}: a real verdict (${c.verdict}${c.reason ? `: ${c.reason}` : ''})`);
+    t.match(c.verdict, /^(pass|fail|inconclusive)$/, `${c.case}: a real verdict (${c.verdict}${c.reason ? `: ${c.reason}` : ''})`);
     t.ok(c.forks > 0, `${c.case}: ${c.forks} forks`);
     t.match(c.libc, { name: 'musl', version: '1.2.5', path: path.join(muslDir(CACHE), '1.2.5', 'lib', 'libc.so') }, `${c.case}: the libc the harness mapped`);
     t.ok(c.runtime_executable.startsWith(path.join(CACHE, 'musl-runtimes')), `${c.case}: ran ${c.runtime_executable}`);
@@ -221,10 +221,10 @@ t.test('libuv: a real case built with the host compiler and Debian\'s libuv sour
   const cases = selectCases(suite.cases, ['libuv/fork'], null).filter((c) => c.id === 'loop-fork-keeps-parent-loop-usable');
   const { hostEnvironment } = await import('../adapters/host.ts');
   const env = hostEnvironment(opts());
-  const out = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: tmp(), cases, environments: [env], budget: { kind: 'forks', forks: 30 }, jobs: 1, seed: 3, failFast: false });
+  const out = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: tmp(), cases, environments: [env], budget: { kind: 'forks', forks: 300 }, jobs: 1, seed: 3, failFast: false });
   const [c] = out.cells;
   if (c.verdict === 'skip' && /cmake/.test(c.reason ?? '')) return t.comment(`skipped: ${c.reason}`);
-  t.match(c, { runtime: 'libuv', verdict: 'pass', forks: 30, runtime_version: new RegExp(`^${uvHeaderVersion(src.dir)!.replace(/\./g, '\\.')} \\(gcc `) }, c.reason ?? c.first_failure?.message ?? '');
+  t.match(c, { runtime: 'libuv', verdict: 'pass', forks: 300, runtime_version: new RegExp(`^${uvHeaderVersion(src.dir)!.replace(/\./g, '\\.')} \\(gcc `) }, c.reason ?? c.first_failure?.message ?? '');
   t.match(c.libc, { name: 'glibc' }, 'the harness proved the libc it loaded');
   t.notMatch(c.replay, /--runtime/, 'libuv is not an interpreter: replaying needs no --runtime');
   t.same(processesMentioning(out.dir), []);
