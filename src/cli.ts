@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadSuite, formatProblems, selectCases } from './cases.ts';
 import { parseBudget } from './budget.ts';
 import { run } from './run.ts';
+import { censusSummary } from './census/index.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId, findingsText } from './matrix.ts';
 import { toHTML } from './html.ts';
 import { diffMarkdown, diffMatrices } from './diff.ts';
@@ -388,6 +389,9 @@ async function cmdReport(argv: string[]): Promise<number> {
     throw new UsageError(`report: ${e.message}`);
   });
   if (!m.sources.length) throw new UsageError(`report: no .tap files under ${positionals.join(', ')}`);
+  // the lock coverage of this checkout's cases (the census catalogue), when its suite loads cleanly
+  const suite = await loadSuite(REPO);
+  if (!suite.problems.length) m.census = censusSummary(suite.cases);
   // by default beside the first result set: the directory itself, or the folder of a .tap file
   const out = usableDir(path.resolve(v.out ?? (statSync(positionals[0]).isDirectory() ? positionals[0] : path.dirname(positionals[0]))), '--out');
   writeAll(out, [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]]);
