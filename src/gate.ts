@@ -187,7 +187,7 @@ export function compare(cells: CellResult[], baseline: Baseline | null, cases: C
       return { cell, status: 'expected', baseline: b, note: cell.level === 'none' ? 'promise level none: recorded, not judged' : `expected: ${cell.known ? `known${cell.known.fixed_in ? `, fixed in ${cell.known.fixed_in}` : ''}: ${cell.known.cite}` : cell.found ? `found here: ${cell.found.measured}` : expected!.cite}` };
     if (!failed && expected) return { cell, status: 'fixed', baseline: b, note: `expected ${expected.verdict} (${expected.cite}) but passed: ${miss}` };
     if (!b) return failed ? { cell, status: 'new-fail', baseline: b, note: `not in the baseline; ${cell.kind} ${cell.failures}/${cell.forks}` } : { cell, status: 'new-pass', baseline: b, note: miss };
-    if (b.verdict === 'pass' && failed) return { cell, status: 'regressed', baseline: b, note: `baseline passed ${b.forks} forks; now ${cell.kind} ${cell.failures}/${cell.forks}` };
+    if ((b.verdict === 'pass' || (b.verdict === 'inconclusive' && !b.failures)) && failed) return { cell, status: 'regressed', baseline: b, note: `baseline saw no failure in ${b.forks} forks; now ${cell.kind} ${cell.failures}/${cell.forks}` };
     if (b.verdict === 'fail' && !failed) return { cell, status: 'improved', baseline: b, note: `baseline ${b.kind} ${b.failures}/${b.forks}; now ${miss}` };
     return { cell, status: 'unchanged', baseline: b, note: failed ? `still ${cell.kind} ${cell.failures}/${cell.forks}` : miss };
   });

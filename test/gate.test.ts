@@ -19,7 +19,7 @@ t.test('gate: a broken interposer is a regression with a backtrace into it; the 
   const host = hostEnvironment({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [] }).id;
   const baseline = path.join(dir, 'baseline.json');
   const out = path.join(dir, 'results');
-  const common = ['--case', CASE, '--budget', '120', '--out', out, '--jobs', '1'];
+  const common = ['--case', CASE, '--budget', '300', '--out', out, '--jobs', '1'];
 
   const rec = fm(['gate', '--env', host, '--baseline', baseline, '--update-baseline', ...common]);
   t.equal(rec.status, 0, rec.stderr);

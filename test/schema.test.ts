@@ -28,11 +28,11 @@ t.test('bad YAML, unknown runtime, misplaced file', async (t) => {
   const moved = parseSuiteFile('runtime: ruby\nfamily: y\ncases:\n  - id: a\n    title: t\n    promise: {level: none, cite: c}\n    child: "1"\n    budget: {forks: 1, seconds: 1}\n    timeout: 1s\n', 'suites/python/x.yaml');
   t.match(moved.problems.map(formatProblem), [/1:10: runtime: is 'ruby' but the file lives in suites\/python\//, /2:9: family: is 'y' but the file is named x\.yaml/]);
   const types = parseSuiteFile('runtime: python\nfamily: x\ncases:\n  - id: a\n    title: t\n    promise: {level: always, cite: c}\n    parent: {threads: -1, loop: "x"}\n    child: "1"\n    budget: {forks: 1, seconds: 1}\n    timeout: 1s\n', 'suites/python/x.yaml');
-  t.match(types.problems.map(formatProblem), [/6:22: cases\[0\]\.promise\.level: expected one of guaranteed, libc, none/, /7:23: cases\[0\]\.parent\.threads: expected a whole number from 0 to 64/]);
+  t.match(types.problems.map(formatProblem), [/6:22: cases\[0\]\.promise\.level: expected one of guaranteed, tested, libc, none/, /7:23: cases\[0\]\.parent\.threads: expected a whole number from 0 to 64/]);
 });
 
 t.test('a valid case keeps its snippets and the YAML lines they start on', async (t) => {
-  const text = 'runtime: libc\nfamily: f\ncases:\n  - id: a-b\n    title: t\n    promise: { level: libc, cite: [c] }\n    env: { TZ: UTC }\n    parent:\n      threads: 2\n      loop: |\n        x();\n    child: |\n      return 0;\n    budget: { forks: 5, seconds: 1 }\n    timeout: 250ms\n    known:\n      - { libc: glibc, versions: "<2.40", verdict: hang, cite: "bug" }\n';
+  const text = 'runtime: libc\nfamily: f\ncases:\n  - id: a-b\n    title: t\n    promise: { level: libc, cite: [c] }\n    env: { TZ: UTC }\n    parent:\n      threads: 2\n      loop: |\n        x();\n    child: |\n      return 0;\n    budget: { forks: 5, seconds: 1 }\n    timeout: 250ms\n    known:\n      - { libc: glibc, versions: "<2.40", verdict: hang, cite: "bug 12345" }\n';
   const { cases, problems } = parseSuiteFile(text, 'suites/libc/f.yaml');
   t.same(problems, []);
   t.match(cases[0], { key: 'libc/f/a-b', threads: 2, loop: 'x();\n', timeoutMs: 250, env: { TZ: 'UTC' }, lines: { loop: 11, child: 13 }, line: 4 });
