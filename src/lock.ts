@@ -129,6 +129,30 @@ function releaseAllOnExit() {
   });
 }
 
+/**
+ * One attempt at the lock: true when taken. Says once (through `log`) whom it waits for; a lock file nobody can read
+ * for 2 s is garbage, not a lock, and is removed.
+ */
+function attempt(file: string, what: string, log: (l: string) => void, st: { said: boolean; unreadableSince: number }): boolean {
+  const r = tryTake(file, what);
+  if (r.ok) return true;
+  if (!st.said) {
+    log(waitingLine(what, r.owner, file));
+    st.said = true;
+  }
+  if (!r.owner) {
+    st.unreadableSince ||= Date.now();
+    if (Date.now() - st.unreadableSince > 2000) {
+      try {
+        unlinkSync(file);
+      } catch {
+        /* gone */
+      }
+    }
+  } else st.unreadableSince = 0;
+  return false;
+}
+
 /** Take a lock synchronously (for the synchronous apt steps); returns its release. Re-entrant within a process. */
 export function lockSync(file: string, what: string, log: (l: string) => void = () => {}, pollMs = 250): () => void {
   releaseAllOnExit();
@@ -136,25 +160,8 @@ export function lockSync(file: string, what: string, log: (l: string) => void = 
     held.set(file, held.get(file)! + 1);
     return () => release(file);
   }
-  let said = false;
-  let unreadableSince = 0;
-  for (;;) {
-    const r = tryTake(file, what);
-    if (r.ok) break;
-    if (!said) {
-      log(waitingLine(what, r.owner, file));
-      said = true;
-    }
-    if (!r.owner) {
-      unreadableSince ||= Date.now();
-      if (Date.now() - unreadableSince > 2000) {
-        try {
-          unlinkSync(file); // an unreadable lock for 2 s: garbage, not a lock
-        } catch {
-          /* gone */
-        }
-      }
-    } else unreadableSince = 0;
+  const st = { said: false, unreadableSince: 0 };
+  while (!attempt(file, what, log, st)) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pollMs);
   }
   held.set(file, 1);
@@ -177,25 +184,8 @@ export async function withLock<T>(file: string, what: string, log: (l: string) =
   queues.set(file, chain);
   await prev.catch(() => {});
   try {
-    let said = false;
-    let unreadableSince = 0;
-    for (;;) {
-      const r = tryTake(file, what);
-      if (r.ok) break;
-      if (!said) {
-        log(waitingLine(what, r.owner, file));
-        said = true;
-      }
-      if (!r.owner) {
-        unreadableSince ||= Date.now();
-        if (Date.now() - unreadableSince > 2000) {
-          try {
-            unlinkSync(file);
-          } catch {
-            /* gone */
-          }
-        }
-      } else unreadableSince = 0;
+    const st = { said: false, unreadableSince: 0 };
+    while (!attempt(file, what, log, st)) {
       await new Promise((res) => setTimeout(res, pollMs));
     }
     held.set(file, 1);

@@ -234,8 +234,11 @@ export function callsIn(body: string): Set<string> {
   return out;
 }
 
-/** The first argument of the call that starts at `open` (the '(' offset): text up to the matching ',' or ')'. */
-export function firstArg(text: string, open: number): string {
+/**
+ * The first argument of the call that starts at `open` (the '(' offset): text up to the matching ',' or ')'; for an
+ * unclosed call, `unclosed` when given, else the rest of the text.
+ */
+export function firstArg(text: string, open: number, unclosed?: string): string {
   let depth = 0;
   for (let i = open; i < text.length; i++) {
     const c = text[i];
@@ -245,7 +248,7 @@ export function firstArg(text: string, open: number): string {
       if (depth === 0) return text.slice(open + 1, i).trim();
     } else if (c === ',' && depth === 1) return text.slice(open + 1, i).trim();
   }
-  return text.slice(open + 1).trim();
+  return unclosed ?? text.slice(open + 1).trim();
 }
 
 /**

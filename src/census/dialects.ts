@@ -13,7 +13,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CFile } from './cparse.ts';
+import { firstArg, type CFile } from './cparse.ts';
 import type { Dialect, RawDef, RawOp } from './engine.ts';
 
 function walk(root: string, dir: string, keep: (rel: string, isDir: boolean) => boolean, out: string[] = []): string[] {
@@ -104,7 +104,7 @@ function opsBy(body: string, specs: { re: RegExp; op: 'take' | 'reset'; kind: st
       if (s.expr) expr = s.expr(m);
       else {
         const open = body.indexOf('(', off + m[0].length - 1);
-        expr = firstArgAt(body, open);
+        expr = firstArg(body, open, '');
       }
       out.push({ op: s.op, expr, kind: s.kind, offset: off, struct: s.struct, quiet: s.quiet });
     }
@@ -112,18 +112,6 @@ function opsBy(body: string, specs: { re: RegExp; op: 'take' | 'reset'; kind: st
   return out;
 }
 
-function firstArgAt(text: string, open: number): string {
-  let depth = 0;
-  for (let i = open; i < text.length; i++) {
-    const c = text[i];
-    if (c === '(') depth++;
-    else if (c === ')') {
-      depth--;
-      if (depth === 0) return text.slice(open + 1, i).trim();
-    } else if (c === ',' && depth === 1) return text.slice(open + 1, i).trim();
-  }
-  return '';
-}
 
 // ------------------------------------------------------------------------------------------------------------------
 // glibc
