@@ -34,7 +34,11 @@ export function processesMentioning(marker: string): string[] {
     if (Number(pid) === process.pid) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(marker)) found.push(`${pid}: ${cmd}`);
+      if (!cmd.includes(marker)) continue;
+      // the state and parent say why it is still there (a zombie, a process being torn down, an orphan)
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      found.push(`${pid} (state ${state}, parent ${ppid}): ${cmd}`);
     } catch {
       /* gone */
     }
