@@ -1,18 +1,17 @@
-// Runs, gates and provisions started at the same time in one checkout or with one cache never corrupt each other:
-// three runs at once (in one process, so they start in the same second, and as three commands), and two
-// provisions of the same thing at once with one cache (the second waits, saying so, then reuses the result).
+// Runs started at the same time in one checkout or with one cache never corrupt each other: three runs at once (in
+// one process, so they start in the same second, and as three commands). Two provisions of the same thing at once
+// are in test/slow/provision-robust.test.ts (they download).
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { loadSuite, selectCases } from '../src/cases.ts';
 import { REPO } from '../src/cli.ts';
 import { run } from '../src/run.ts';
 import { readStream } from '../src/tap.ts';
 import { hostEnvironment } from '../adapters/host.ts';
-import { ALLOCATORS, allocatorLib } from '../adapters/preload.ts';
 import { HOST_ENV } from './helpers.ts';
-import { seededCache, tmpDir } from './robust-helpers.ts';
+import { tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 // a provision from a fresh test cache first rebuilds apt's package cache: minutes on a loaded machine
@@ -69,23 +68,4 @@ t.test('three run commands at once in one checkout', async (t) => {
   const rs = await Promise.all([1, 2, 3].map((s) => fm([...args, '--seed', String(s)])));
   rs.forEach((r, i) => t.equal(r.code, 0, `run ${i + 1} exits 0${r.code ? `: ${r.stderr}` : ''}`));
   await checkRuns(t, out, 3);
-});
-
-const provCache = seededCache('concurrency');
-t.test('two provisions of the same thing at once with one cache: one waits, then reuses', { skip: provCache ? false : 'no private apt state in the default cache to copy (run forkmatrix provision allocators once)' }, async (t) => {
-  const cache = provCache!;
-  const [a, b] = await Promise.all([fm(['provision', 'allocators', '--cache', cache]), fm(['provision', 'allocators', '--cache', cache])]);
-  t.equal(a.code, 0, a.stderr);
-  t.equal(b.code, 0, b.stderr);
-  const both = a.stderr + b.stderr;
-  t.match(both, /waiting: another forkmatrix \(pid \d+, since [^)]+\) is provisioning the allocators/, 'the second one says it waits, and for whom');
-  for (const al of ALLOCATORS) {
-    const got = allocatorLib(cache, al);
-    t.ok(got && existsSync(got.lib), `${al.name}: complete (${got?.lib})`);
-    t.equal((both.match(new RegExp(`allocators: downloading ${al.pkg}/`, 'g')) ?? []).length, 1, `${al.name}: downloaded once`);
-    t.match(both, new RegExp(`allocators: ${al.name} \\S+ already in `), `${al.name}: the second provision reused the first one's`);
-    const dirs = readdirSync(path.join(cache, 'allocators', al.name));
-    t.same(dirs.filter((d) => d.includes('.tmp-')), [], `${al.name}: no temporary left`);
-  }
-  t.same(readdirSync(path.join(cache, 'locks')).filter((f) => f.endsWith('.lock')), [], 'no lock left behind');
 });

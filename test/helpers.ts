@@ -8,7 +8,10 @@ import { run, type RunOptions } from '../src/run.ts';
 import { hostEnvironment } from '../adapters/host.ts';
 import type { CellResult } from '../src/types.ts';
 
-export const CACHE = process.env.FORKMATRIX_CACHE ?? path.join(os.homedir(), '.cache', 'forkmatrix');
+import './setup.mjs';
+
+/** The tests' private cache (test/setup.mjs): never the user's ~/.cache/forkmatrix. */
+export const CACHE = process.env.FORKMATRIX_CACHE!;
 
 export function tmp(prefix = 'fm-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

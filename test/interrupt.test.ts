@@ -1,16 +1,15 @@
 // Ctrl-C or SIGKILL in the middle of a provision (download, unpack, build) leaves no entry a later run takes for
 // complete, and the next provision resumes or rebuilds: it takes over the dead owner's lock instead of waiting for
-// it, and removes the dead one's temporaries.
+// it, and removes the dead one's temporaries. A real provision killed mid-way is in
+// test/slow/provision-robust.test.ts (it downloads).
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../src/cli.ts';
 import { buildAtomically } from '../adapters/apt.ts';
-import { ALLOCATORS, allocatorLib } from '../adapters/preload.ts';
-import { seededCache, tmpDir } from './robust-helpers.ts';
+import { tmpDir } from './robust-helpers.ts';
 
-const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 // a provision from a fresh test cache first rebuilds apt's package cache: minutes on a loaded machine
 t.setTimeout(900_000);
 
@@ -78,43 +77,4 @@ t.test('a second build of the same thing waits for the live first one, saying so
   t.notOk(filled, 'it did not build again');
   t.equal(readFileSync(path.join(dir, 'complete'), 'utf8'), 'theirs', "it reused the first one's result");
   t.match(lines.join('\n'), /reusing .*: another forkmatrix built it meanwhile/);
-});
-
-const provCache = seededCache('interrupt');
-t.test('SIGKILL of `provision allocators` mid-way, then provision again', { skip: provCache ? false : 'no private apt state in the default cache to copy (run forkmatrix provision allocators once)' }, async (t) => {
-  const cache = provCache!;
-  const base = path.join(cache, 'allocators');
-  const p = spawn(process.execPath, [BIN, 'provision', 'allocators', '--cache', cache], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr!.on('data', (b) => (err += b));
-  // kill it as soon as it is in the middle of something: a download folder, an unpack temporary, or its second package
-  const t0 = Date.now();
-  const busy = () => {
-    const all: string[] = [];
-    for (const a of ALLOCATORS) all.push(...(existsSync(path.join(base, a.name)) ? readdirSync(path.join(base, a.name)) : []));
-    return (existsSync(base) && readdirSync(base).some((f) => f.startsWith('.debs-'))) || all.some((f) => f.includes('.tmp-'));
-  };
-  while (!busy() && p.exitCode == null && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 5));
-  p.kill('SIGKILL');
-  await exited(p);
-  t.equal(p.signalCode, 'SIGKILL', `killed mid-way (${Date.now() - t0} ms in)`);
-  // nothing incomplete may look complete: every entry is whole (forkmatrix.json and its library) or absent
-  for (const a of ALLOCATORS) {
-    const d = path.join(base, a.name);
-    for (const e of existsSync(d) ? readdirSync(d).filter((f) => !f.startsWith('.') && !f.includes('.tmp-')) : []) {
-      const meta = JSON.parse(readFileSync(path.join(d, e, 'forkmatrix.json'), 'utf8'));
-      t.ok(existsSync(path.join(d, e, meta.lib)), `${a.name}/${e} is complete`);
-    }
-  }
-  const again = await new Promise<{ code: number | null; err: string }>((res) => {
-    const q = spawn(process.execPath, [BIN, 'provision', 'allocators', '--cache', cache], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-    let e = '';
-    q.stderr!.on('data', (b) => (e += b));
-    q.on('close', (code) => res({ code, err: e }));
-  });
-  t.equal(again.code, 0, again.err);
-  for (const a of ALLOCATORS) {
-    t.ok(allocatorLib(cache, a), `${a.name}: provisioned`);
-    t.same(readdirSync(path.join(base, a.name)).filter((f) => f.includes('.tmp-')), [], `${a.name}: no dead temporary left`);
-  }
 });

@@ -49,8 +49,8 @@ export function leftovers(marker: string) {
  * on a loaded machine), later runs download only the packages. Null when there is no apt state to copy.
  */
 export function seededCache(name: string): string | null {
-  const from = path.join(process.env.FORKMATRIX_CACHE ?? path.join(os.homedir(), '.cache', 'forkmatrix'), 'apt');
-  const cache = path.join(os.tmpdir(), `fm-robust-${name}-cache`);
+  const from = path.join(process.env.FORKMATRIX_CACHE!, 'apt');
+  const cache = path.join(process.env.FORKMATRIX_CACHE!, 'test-robust', name);
   const apt = path.join(cache, 'apt');
   for (const f of existsSync(cache) ? readdirSync(cache) : []) if (f !== 'apt') rmSync(path.join(cache, f), { recursive: true, force: true });
   if (existsSync(path.join(apt, 'updated'))) return cache;

@@ -4,15 +4,15 @@
 import t from 'tap';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadSuite, selectCases } from '../src/cases.ts';
-import { REPO } from '../src/cli.ts';
-import { run } from '../src/run.ts';
-import type { AdapterOptions, CaseDef, Environment } from '../src/types.ts';
-import { debugBuild, debugMuslDir, elfInterpreter, installedVersions, muslAdapter, muslDir, muslPrefix, type MuslInfo } from '../adapters/musl.ts';
-import { muslDebugCompare } from '../adapters/musl-debug.ts';
-import { backtraceSummary } from '../src/matrix.ts';
-import { capture } from '../src/proc.ts';
-import { CACHE, processesMentioning, tmp } from './helpers.ts';
+import { loadSuite, selectCases } from '../../src/cases.ts';
+import { REPO } from '../../src/cli.ts';
+import { run } from '../../src/run.ts';
+import type { AdapterOptions, CaseDef, Environment } from '../../src/types.ts';
+import { debugBuild, debugMuslDir, elfInterpreter, installedVersions, muslAdapter, muslDir, muslPrefix, type MuslInfo } from '../../adapters/musl.ts';
+import { muslDebugCompare } from '../../adapters/musl-debug.ts';
+import { backtraceSummary } from '../../src/matrix.ts';
+import { capture } from '../../src/proc.ts';
+import { CACHE, processesMentioning, tmp } from '../helpers.ts';
 
 // A fresh cache updates the private apt lists (about a minute) before the downloads; then each version's -g build
 // (measured 5-15 min on a loaded 2-core machine, once per cache).

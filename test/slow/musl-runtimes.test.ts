@@ -5,18 +5,18 @@ import t from 'tap';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadSuite, selectCases } from '../src/cases.ts';
-import { REPO } from '../src/cli.ts';
-import { run } from '../src/run.ts';
-import type { AdapterOptions } from '../src/types.ts';
-import { installedVersions, muslAdapter, muslDir, muslRuntimeCandidates } from '../adapters/musl.ts';
+import { loadSuite, selectCases } from '../../src/cases.ts';
+import { REPO } from '../../src/cli.ts';
+import { run } from '../../src/run.ts';
+import type { AdapterOptions } from '../../src/types.ts';
+import { installedVersions, muslAdapter, muslDir, muslRuntimeCandidates } from '../../adapters/musl.ts';
 import {
   buildInfoFile, buildKey, buildStatus, buildToolchain, ccWrapperText, DEPENDENCY_SOURCES, fetchPlan, fetchSources, fixPyexpat, keyHash,
   muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES, proveFromMaps, proveHarnessLibc, quiltSeries, symbolGaps, toolchainProblems, type BuildInfo,
   type BuildToolchain,
-} from '../adapters/musl-runtimes.ts';
-import { ensureLibuv, libuvSource, uvHeaderVersion } from '../runners/libuv/index.ts';
-import { CACHE, processesMentioning, tmp } from './helpers.ts';
+} from '../../adapters/musl-runtimes.ts';
+import { ensureLibuv, libuvSource, uvHeaderVersion } from '../../runners/libuv/index.ts';
+import { CACHE, processesMentioning, tmp } from '../helpers.ts';
 
 t.setTimeout(600_000);
 
@@ -200,7 +200,7 @@ t.test('libuv: without the provisioned source the runner skips with the command 
 });
 
 t.test('libuv cases are planned on the environment\'s C compiler, and missing where it is', async (t) => {
-  const { planCells } = await import('../src/run.ts');
+  const { planCells } = await import('../../src/run.ts');
   const suite = await loadSuite(REPO, path.join(REPO, 'suites'));
   const cases = selectCases(suite.cases, ['libuv'], null);
   t.ok(cases.length >= 4, 'the libuv suite is registered');
@@ -219,7 +219,7 @@ t.test('libuv: a real case built with the host compiler and Debian\'s libuv sour
   if (!src) return t.fail('provision libuv left no source');
   const suite = await loadSuite(REPO, path.join(REPO, 'suites'));
   const cases = selectCases(suite.cases, ['libuv/fork'], null).filter((c) => c.id === 'loop-fork-keeps-parent-loop-usable');
-  const { hostEnvironment } = await import('../adapters/host.ts');
+  const { hostEnvironment } = await import('../../adapters/host.ts');
   const env = hostEnvironment(opts());
   const out = await run({ repoDir: REPO, cacheDir: CACHE, outRoot: tmp(), cases, environments: [env], budget: { kind: 'forks', forks: 300 }, jobs: 1, seed: 3, failFast: false });
   const [c] = out.cells;
