@@ -37,6 +37,8 @@ import type {
 import { buildAtomically, debVersion, PrivateApt, unpackDeb, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
 import { lockFile, withLock } from '../src/lock.ts';
+import { buildSource, cachedBuild, recordedFailure, resolveSource } from '../src/libc-src/build.ts';
+import { isMuslSource, treeKind } from '../src/libc-src/tree.ts';
 
 export const LOADER = 'ld-musl-x86_64.so.1';
 const TRIPLE = 'x86_64-linux-musl';
@@ -606,10 +608,28 @@ function makeEnvironment(id: string, run: MuslInstall, toolchain: MuslInstall, o
   return env;
 }
 
-/** The --libc paths that are musl, each as an install; glibc paths are skipped; anything else is refused. */
+/** Is a --libc argument a source to build (git:PATH@REV, a musl source tree, a .dsc) rather than an install? */
+export function isLibcSource(p: string): boolean {
+  return p.startsWith('git:') || isMuslSource(path.resolve(p)) || treeKind(path.resolve(p)) === 'glibc';
+}
+
+/**
+ * The environment of a --libc source (src/libc-src/): built once into the cache, named musl-<version>+git.<short>
+ * (or +src.<hash>), compiled against and run on its own build. Throws one line (SourceError) when it cannot be.
+ */
+export async function sourceEnvironment(spec: string, opts: AdapterOptions, log: (l: string) => void, flag = '--libc'): Promise<Environment> {
+  const s = resolveSource(spec, flag);
+  const b = await buildSource(opts.cacheDir, s, log);
+  const mp = muslPrefix(b.prefix);
+  const local = await localInstall(mp, opts.cacheDir);
+  return makeEnvironment(s.id, { ...local, version: mp.version }, local, opts);
+}
+
+/** The --libc paths that are musl installs; glibc paths and sources are skipped; anything else is refused. */
 function libcPrefixes(opts: AdapterOptions): MuslPrefix[] {
   const out: MuslPrefix[] = [];
   for (const p of opts.libc) {
+    if (isLibcSource(p)) continue; // sourceEnvironment's
     let mp: MuslPrefix;
     try {
       mp = muslPrefix(p);
@@ -665,6 +685,8 @@ export const muslAdapter: Adapter = {
       const local = await localInstall(mp, opts.cacheDir);
       envs.push(makeEnvironment(`musl-${mp.version}+local`, local, local, opts));
     }
+    // source trees and git:PATH@REV: built here (cached by commit or content hash)
+    for (const p of opts.libc.filter(isLibcSource)) envs.push(await sourceEnvironment(p, opts, (l) => process.stderr.write(`forkmatrix: ${l}\n`)));
     return envs;
   },
 
@@ -692,6 +714,18 @@ export const muslAdapter: Adapter = {
       else out.push({ id: `musl-${s.label}`, state: 'provisionable', detail: `musl from Debian ${s.suite}, unpacked without root: ${PROVISION_CMD}` });
     }
     for (const p of opts.libc) {
+      if (isLibcSource(p)) {
+        try {
+          const src = resolveSource(p);
+          const b = cachedBuild(opts.cacheDir, src);
+          const failed = recordedFailure(opts.cacheDir, src);
+          out.push(b ? { id: src.id, state: 'available', detail: `--libc ${p}: built here in ${b.info.build_seconds} s (${b.prefix})` }
+            : { id: src.id, state: failed ? 'impossible' : 'provisionable', detail: failed ? `does not build: ${failed}` : `--libc ${p}: built on first use (minutes), or now: npx forkmatrix provision libc-src ${p}` });
+        } catch (e) {
+          out.push({ id: 'musl+src', state: 'impossible', detail: (e as Error).message });
+        }
+        continue;
+      }
       try {
         const mp = muslPrefix(p);
         out.push({ id: `musl-${mp.version}+local`, state: 'available', detail: `--libc ${p}: musl ${mp.version} (${mp.kind}), run through ${mp.libc}` });

@@ -15,6 +15,7 @@ import { toHTML } from './html.ts';
 import { diffMarkdown, diffMatrices } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
+import { bisectHint, confirmGate, gitSources } from './gate-confirm.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
 import { directive, readStream } from './tap.ts';
 import { stringify } from 'yaml';
@@ -32,6 +33,7 @@ const COMMON = {
   libc: { type: 'string', multiple: true },
   cache: { type: 'string' },
   suites: { type: 'string' },
+  'libc-git': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const HELP: Record<string, string> = {
@@ -48,6 +50,7 @@ Commands:
   diff       what changed between two result sets, or two columns of one
   provision  install what an environment needs (host: Debian's ruby, gdb ...)
   census     the lock census: every libc-internal lock, what fork() does with it, the cases covering it
+  bisect     the first commit of a musl checkout or an interposer repository where a case changed behaviour
 
 Run 'forkmatrix <command> --help' for the options of a command.`,
   run: `Usage: forkmatrix run [options]
@@ -88,6 +91,8 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
   musl-ruby   Ruby 3.1 likewise
   libuv       Debian's libuv1 sources (bookworm's 1.44.2 and the one closest to the host Node's bundled libuv),
               for the libuv cases (each environment's compiler builds each, ~30 s, cached)
+  libc-src PATH  build a musl source tree (a checkout, Debian's extracted source or its .dsc, or
+              git:PATH@REV) into the cache, keyed by commit or content hash; --libc takes the same PATH
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
 
@@ -229,6 +234,14 @@ async function allEnvironments(opts: AdapterOptions): Promise<Environment[]> {
   return out;
 }
 
+/** --env musl-1.2.0 and other musl releases nobody provisioned: built from --libc-git / $FORKMATRIX_MUSL_GIT's tags. */
+async function muslReleases(wanted: string[] | null, envs: Environment[], git: string | undefined, aopts: AdapterOptions) {
+  const { withReleases } = await import('./libc-src/index.ts');
+  return withReleases(wanted, envs, git, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`)).catch((e: Error) => {
+    throw new UsageError(e.message);
+  });
+}
+
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : null);
 
 const RESULTS_HINT = 'give results directories (e.g. results/latest) or .tap files';
@@ -310,7 +323,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (!cases.length) throw new UsageError(`no case matches --suite ${v.suite ?? '(all)'} --case ${v.case ?? '(all)'}: see 'forkmatrix list'`);
   const aopts = adapterOptions(v);
   let envs = await allEnvironments(aopts);
-  const wanted = list(v.env);
+  let wanted = list(v.env);
+  ({ envs, wanted } = await muslReleases(wanted, envs, v['libc-git'], aopts));
   if (wanted) {
     const unknown = wanted.filter((w) => !envs.some((e) => e.id === w));
     if (unknown.length) throw new UsageError(`--env ${unknown.join(',')}: not available here; available: ${envs.map((e) => e.id).join(', ')} (see 'forkmatrix list')`);
@@ -405,6 +419,13 @@ async function cmdProvision(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv, {}, 'provision');
   if (v.help) return help('provision');
   if (!positionals.length) throw new UsageError(`provision needs what to provision (see 'forkmatrix provision --help')`);
+  if (positionals[0] === 'libc-src') {
+    const { provisionLibcSrc } = await import('./libc-src/index.ts');
+    await provisionLibcSrc(positionals.slice(1), adapterOptions(v).cacheDir, (l) => process.stderr.write(`forkmatrix: ${l}\n`)).catch((e: Error) => {
+      throw new UsageError(e.message);
+    });
+    return 0;
+  }
   const known = PROVISION_NAMES;
   const unknown = positionals.filter((p) => !known.includes(p));
   if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${known.join(', ')}`);
@@ -458,14 +479,15 @@ async function cmdGate(argv: string[]): Promise<number> {
     }
   }
   const aopts = adapterOptions(v);
-  const all = await allEnvironments(aopts);
+  let all = await allEnvironments(aopts);
+  let wanted = list(v.env);
+  ({ envs: all, wanted } = await muslReleases(wanted, all, v['libc-git'], aopts));
   // The candidate environments: those made from --libc / --preload, or named with --env.
   const tags = [...(v.preload ?? []).map((p) => '+' + preloadName(p)), ...(v.libc?.length ? ['+local'] : [])];
   // --preload on its own means: on this machine's libc (not on every provisioned glibc)
   const hostId = all.find((e) => e.adapter === 'host')?.id;
-  const wanted = list(v.env);
   const envs = all.filter((e) =>
-    wanted ? wanted.includes(e.id) : tags.some((t) => e.id.endsWith(t)) && (v.libc?.length || e.id === `${hostId}${tags.find((t) => e.id.endsWith(t))}`));
+    wanted ? wanted.includes(e.id) : (v.libc?.length && /\+(git|src|deb)\.[\w.+-]+$/.test(e.id)) || (tags.some((t) => e.id.endsWith(t)) && (v.libc?.length || e.id === `${hostId}${tags.find((t) => e.id.endsWith(t))}`)));
   if (!envs.length) throw new UsageError(`gate: no environment could be made from ${[...(v.libc ?? []), ...(v.preload ?? []), ...(wanted ?? [])].join(', ')}; available: ${all.map((e) => e.id).join(', ')}`);
   if (wanted) {
     const unknown = wanted.filter((w) => !all.some((e) => e.id === w));
@@ -481,17 +503,22 @@ async function cmdGate(argv: string[]): Promise<number> {
     onCellDone: ({ done, total, cell, slice }) => process.stderr.write(`[${slice ? `slice ${slice}` : `${done}/${total}`}] ${cell.case} on ${cell.env}: ${cellLabel(cell)}\n`),
   }).catch(atOut(outRoot));
   if (v['update-baseline']) {
-    writeBaseline(v.baseline!, baselineFrom(outcome.cells));
+    writeBaseline(v.baseline!, baselineFrom(outcome.cells, await gitSources(v.libc ?? [])));
     process.stderr.write(`forkmatrix gate: wrote the baseline (${outcome.cells.length} cells) to ${v.baseline}\n`);
   }
-  const gated = compare(outcome.cells, v['update-baseline'] ? null : baseline, cases);
+  const compared = compare(outcome.cells, v['update-baseline'] ? null : baseline, cases);
+  // a failure of the quick run is re-run (same seed, then a fresh budget) before it fails the gate
+  const gated = v['update-baseline'] ? compared : await confirmGate(compared, { cases, envs, baseline, cacheDir: aopts.cacheDir, repoDir: REPO, log: (l) => process.stderr.write(`forkmatrix ${l}\n`) });
+  const candidateSources = await gitSources(v.libc ?? []);
   process.stdout.write(gateTap(gated));
   const bad = gated.filter((g) => failsGate(g.status));
-  for (const s of ['regressed', 'new-fail', 'error', 'fixed', 'improved'] as const) {
+  for (const s of ['regressed', 'new-fail', 'error', 'flaky', 'fixed', 'improved'] as const) {
     const xs = gated.filter((g) => g.status === s);
-    if (xs.length) process.stderr.write(`${s}:\n${xs.map((g) => `  ${g.cell.case} on ${g.cell.env}: ${g.note}${g.cell.first_failure ? `\n    first failure: ${g.cell.first_failure.message.split('\n')[0].slice(0, 160)}` : ''}`).join('\n')}\n`);
+    if (xs.length) process.stderr.write(`${s}:\n${xs.map((g) => `  ${g.cell.case} on ${g.cell.env}: ${g.note}${g.cell.first_failure ? `\n    first failure: ${g.cell.first_failure.message.split('\n')[0].slice(0, 160)}` : ''}${s === 'regressed' || s === 'new-fail' ? ((h) => (h ? `\n    bisect: ${h}` : ''))(bisectHint(g, candidateSources, baseline, v.preload ?? [])) : ''}`).join('\n')}\n`);
   }
-  process.stderr.write(`forkmatrix gate: ${bad.length ? `FAILED: ${bad.length} cell(s) regressed` : 'passed: no cell regressed'}; matrix in ${path.relative(process.cwd(), outcome.dir)}\n`);
+  const conf = gated.filter((g) => g.confirmations);
+  if (conf.length) process.stderr.write(`forkmatrix gate: ${conf.length} failing cell(s) re-run before the verdict, ${conf.reduce((a, g) => a + (g.confirmations ?? 0), 0)} re-run(s) in all; ${conf.filter((g) => g.status === 'flaky').length} not reproduced (flaky)\n`);
+  process.stderr.write(`forkmatrix gate: ${bad.length ? `FAILED: ${bad.length} cell(s) regressed${bad.every((g) => g.confirmations) ? ' (each confirmed by a re-run)' : ''}` : 'passed: no cell regressed'}; matrix in ${path.relative(process.cwd(), outcome.dir)}\n`);
   return v['update-baseline'] ? 0 : bad.length ? 1 : 0;
 }
 
@@ -502,7 +529,7 @@ function gateTap(gated: GateCell[]): string {
     const c = g.cell;
     const ok = !failsGate(g.status);
     const dir = g.status === 'skipped' ? directive(c) : g.status === 'expected' ? ' # TODO expected failure' : '';
-    const diag = stringify({ gate: g.status, note: g.note, baseline: g.baseline, verdict: c.verdict, kind: c.kind, forks: c.forks, failures: c.failures, interval: c.interval, missable: c.missable, env: c.env, libc: c.libc, seed: c.seed, replay: c.replay, first_failure: c.first_failure }, { lineWidth: 0, blockQuote: 'literal' });
+    const diag = stringify({ gate: g.status, note: g.note, ...(g.confirmations ? { confirmations: g.confirmations } : {}), baseline: g.baseline, verdict: c.verdict, kind: c.kind, forks: c.forks, failures: c.failures, interval: c.interval, missable: c.missable, env: c.env, libc: c.libc, seed: c.seed, replay: c.replay, first_failure: c.first_failure }, { lineWidth: 0, blockQuote: 'literal' });
     out += `${ok ? 'ok' : 'not ok'} ${i + 1} - ${c.case} on ${c.env}: ${g.status}${dir}\n  ---\n${diag.trimEnd().split('\n').map((l) => '  ' + l).join('\n')}\n  ...\n`;
   });
   return out;
@@ -552,7 +579,16 @@ function help(cmd: string): number {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus };
+async function cmdBisect(argv: string[]): Promise<number> {
+  const b = await import('./bisect-cmd.ts');
+  try {
+    return await b.cmdBisect(argv, { repo: REPO, adapterOptions: (v) => adapterOptions(v), log: (l) => process.stderr.write(`forkmatrix: ${l}\n`) });
+  } catch (e) {
+    throw e instanceof b.BisectUsage ? new UsageError(e.message) : e;
+  }
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus , bisect: cmdBisect };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -24,15 +24,19 @@ export interface Baseline {
   recorded: string;
   environments: string[];
   cells: Record<string, BaselineCell>;
+  /** environments built from git (git:PATH@COMMIT by environment id): what a bisect of a regression starts from */
+  sources?: Record<string, string>;
 }
 
-export type GateStatus = 'regressed' | 'fixed' | 'improved' | 'unchanged' | 'expected' | 'new-pass' | 'new-fail' | 'skipped' | 'inconclusive' | 'error';
+export type GateStatus = 'regressed' | 'fixed' | 'improved' | 'unchanged' | 'expected' | 'new-pass' | 'new-fail' | 'skipped' | 'inconclusive' | 'error' | 'flaky';
 
 export interface GateCell {
   cell: CellResult;
   status: GateStatus;
   baseline: BaselineCell | null;
   note: string;
+  /** re-runs it took to confirm (or not) a failure of the quick run (src/gate-confirm.ts) */
+  confirmations?: number;
 }
 
 /** The baseline format this forkmatrix reads and writes. */
@@ -96,8 +100,9 @@ export function readBaseline(file: string): Baseline {
 }
 
 /** The baseline a run makes: per case the worst verdict over its environments (a failure anywhere wins). */
-export function baselineFrom(cells: CellResult[]): Baseline {
+export function baselineFrom(cells: CellResult[], sources: Record<string, string> = {}): Baseline {
   const out: Baseline = { forkmatrix_baseline: 1, recorded: new Date().toISOString(), environments: [...new Set(cells.map((c) => c.env))], cells: {} };
+  if (Object.keys(sources).length) out.sources = sources;
   for (const c of cells) {
     const prev = out.cells[c.case];
     const mine: BaselineCell = { verdict: c.verdict, kind: c.kind, forks: c.forks, failures: c.failures, env: c.env };
