@@ -32,7 +32,8 @@ export interface RunOptions {
   failFast: boolean;
   /** the harness's seeded random delay before each fork, 0..N us (default: src/cell.ts) */
   maxDelayUs?: number;
-  shard?: { index: number; count: number } | null;
+  /** --shard i/n: with `cells` (runtime/family/id@env, src/plan.ts), exactly those cells in that order */
+  shard?: { index: number; count: number; cells?: readonly string[] } | null;
   /** options the replay command needs besides case/env/budget/seed (e.g. --suites DIR) */
   replayExtra?: string;
   envCheck?: boolean;
@@ -66,7 +67,7 @@ export function streamName(env: Environment, rt: { runtime: string; version: str
  * The deterministic plan of cells; --shard i/n keeps every n-th cell of it. A runtime built on another (libuv on
  * the C compiler) gets an instance made from the environment's instance of that runtime, or its reason for missing.
  */
-export function planCells(cases: CaseDef[], envs: Environment[], shard?: { index: number; count: number } | null, cacheDir = ''): PlannedCell[] {
+export function planCells(cases: CaseDef[], envs: Environment[], shard?: RunOptions['shard'], cacheDir = ''): PlannedCell[] {
   const plan: PlannedCell[] = [];
   for (const env of envs) {
     for (const runtime of [...new Set(cases.map((c) => c.runtime))]) {
@@ -83,6 +84,12 @@ export function planCells(cases: CaseDef[], envs: Environment[], shard?: { index
     }
   }
   if (!shard) return plan;
+  if (shard.cells) {
+    // a balanced shard (src/plan.ts): its (case, env) units, longest first, every runtime instance of each
+    const order = new Map(shard.cells.map((k, i) => [k, i]));
+    const at = (p: PlannedCell) => order.get(`${p.c.key}@${p.env.id}`) ?? -1;
+    return plan.filter((p) => at(p) >= 0).sort((a, b) => at(a) - at(b));
+  }
   return plan.filter((_, i) => i % shard.count === shard.index - 1);
 }
 
