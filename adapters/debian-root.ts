@@ -3,16 +3,18 @@
 // (bullseye's 2.31: the host's binaries need newer GLIBC_x.y symbols, so the glibc adapter cannot run them there),
 // and how a newer release's runtimes run as Debian builds them.
 //
-// Roots: bullseye (glibc 2.31, Python 3.9, Ruby 2.7, Node 12) and trixie (glibc 2.41, Python 3.13, Ruby 3.3,
-// Node 20): `debootstrap --variant=minbase --include=netbase` from the mirror this machine's apt uses (netbase:
-// getaddrinfo("localhost") needs it), then the root's own apt installs python3 ruby nodejs gcc libc6-dev gdb
-// (--no-install-recommends: what `--include` would give, but resolved by apt; see provisionRoot).
+// Roots (ROOT_SPECS): bullseye (glibc 2.31, Python 3.9, Ruby 2.7, Node 12), bookworm (2.36, Python 3.11, Ruby 3.1,
+// Node 18), trixie (2.41, Python 3.13, Ruby 3.3, Node 20) and sid (rolling: its glibc is whatever it proves):
+// `debootstrap --variant=minbase --include=netbase` from the mirror this machine's apt uses (netbase:
+// getaddrinfo("localhost") needs it), then the root's own apt installs each runtime's Debian packages (the specs in
+// runners/<rt>/index.ts: python3 ruby nodejs gcc libc6-dev) and gdb (--no-install-recommends: what `--include` would
+// give, but resolved by apt; see provisionRoot).
 //
 // Environment ids are `glibc-<proved version>-<suite>` (glibc-2.31-bullseye, glibc-2.41-trixie): the libc first,
 // like every other environment, and the release because a root also fixes the runtimes' versions and builds. They
 // never collide with the glibc adapter's `glibc-<version>` (Debian's libc6 run under the host's own runtimes).
 //
-// Cache layout (`forkmatrix provision roots`, or `root-bullseye` / `root-trixie`):
+// Cache layout (`forkmatrix provision roots`, or one of `root-bullseye` ... `root-sid`):
 //   <cache>/roots/<suite>.tar.zst     root/ + forkmatrix.json (.tar.gz when zstd is absent; /dev left out, so
 //                                     it unpacks without root: a CI cache can carry it)
 //   <cache>/roots/<suite>/root/       the unpacked root (read-only in use: every run gets an overlay)
@@ -26,10 +28,11 @@
 // launch(argv): `unshare --mount --pid --fork --kill-child=SIGKILL [--user --map-root-user] sh enter.sh ...`:
 // in a private mount namespace, a tmpfs on ns/ holds an overlay (root as the read-only lower layer) so a case can
 // never change the cached root; /proc is a new proc for the new PID namespace, /dev and /sys are bound from the
-// host, and the runners dir, the cache dir and the directories of argv's host paths (the cell's config, result
-// and home) are bound at the SAME absolute paths inside; then `chroot`. The shell stays PID 1 of the namespace
-// (the program is its child), so SIGKILL to the driver's process group, or unshare dying, kills everything
-// inside; nothing mounted outlives the run. `unshare --fork` ignores SIGTERM: kill with SIGKILL (the driver does).
+// host, and the runners dir, the cache dir, the directories of argv's host paths and the cell's HOME and TMPDIR
+// (its config, result and private temporary directory) are bound at the SAME absolute paths inside; then `chroot`.
+// The shell stays PID 1 of the namespace (the program is its child), so SIGKILL to the driver's process group, or
+// unshare dying, kills everything inside; nothing mounted outlives the run. `unshare --fork` ignores SIGTERM: kill
+// with SIGKILL (the driver does).
 //
 // Nothing is taken from a label: probe() runs /bin/cat inside the root on its own /proc/self/maps, then runs the
 // mapped libc file inside the root (its PT_INTERP is the root's loader) for its banner.
@@ -47,27 +50,34 @@ import type {
   Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime,
 } from '../src/types.ts';
 import { lockFile, withLock } from '../src/lock.ts';
+import { parseQuery } from '../src/runtimes/spec.ts';
+import { RUNTIME_SPECS } from '../src/runtimes/specs.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** The repo's runners/ (harness scripts, harness.c): bound into every root at the same path. */
 export const RUNNERS_DIR = path.resolve(HERE, '..', 'runners');
 
 export interface RootSpec {
-  suite: 'bullseye' | 'trixie';
+  suite: 'bullseye' | 'bookworm' | 'trixie' | 'sid';
   /** what the release ships (labels for `list`; the environment's id and expectation come from the proof) */
   glibc: string;
   ships: string;
+  /** a rolling release (sid): its glibc moves, so the proved version is not checked against `glibc` */
+  rolling?: boolean;
 }
 
 export const ROOT_SPECS: RootSpec[] = [
   { suite: 'bullseye', glibc: '2.31', ships: 'Python 3.9, Ruby 2.7, Node 12, gcc 10' },
+  { suite: 'bookworm', glibc: '2.36', ships: 'Python 3.11, Ruby 3.1, Node 18, gcc 12' },
   { suite: 'trixie', glibc: '2.41', ships: 'Python 3.13, Ruby 3.3, Node 20, gcc 14' },
+  { suite: 'sid', glibc: '2.43', ships: "Debian's newest python3, ruby, nodejs and gcc (rolling)", rolling: true },
 ];
 
 /** What `forkmatrix provision NAME` this adapter handles. */
 export const ROOT_PROVISION_NAMES = ['roots', ...ROOT_SPECS.map((s) => `root-${s.suite}`)];
 
-export const ROOT_PACKAGES = ['netbase', 'python3', 'ruby', 'nodejs', 'gcc', 'libc6-dev', 'gdb'];
+/** netbase (getaddrinfo("localhost")), each runtime's Debian packages (runners/<rt>/index.ts), gdb (hang proof) */
+export const ROOT_PACKAGES = ['netbase', ...RUNTIME_SPECS.flatMap((s) => s.find?.debian.packages ?? []), 'gdb'];
 
 const HOST_TOOLS_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -206,8 +216,10 @@ export function rootHandle(cacheDir: string, suite: string, dir = suiteDir(cache
 export function enterCommand(h: RootHandle, argv: string[], env: Record<string, string>, unshare = which('unshare') ?? '/usr/bin/unshare') {
   const enter = ensureEnterScript(h.cacheDir);
   mkdirSync(path.join(h.dir, 'ns'), { recursive: true });
-  // the program itself is the root's (or under the cache: a compiled case); its arguments may be host paths
-  const binds = bindDirs(h.root, argv.slice(1), [RUNNERS_DIR, h.cacheDir]);
+  // the program itself is the root's (or under the cache: a compiled case); its arguments may be host paths, and
+  // so may the cell's private HOME and TMPDIR (a harness's mkdtemp needs TMPDIR to exist inside)
+  const homes = [env.TMPDIR, env.HOME].filter((d): d is string => !!d && path.isAbsolute(d));
+  const binds = bindDirs(h.root, [...argv.slice(1), ...homes], [RUNNERS_DIR, h.cacheDir]);
   if (!argv.length || argv[0].includes('=')) throw new Error(`cannot run ${JSON.stringify(argv[0])} in a root: a program path must not contain '='`);
   const vars = Object.entries(env).map(([k, v]) => {
     if (!k || k.includes('=')) throw new Error(`bad environment variable name ${JSON.stringify(k)}`);
@@ -250,20 +262,15 @@ export function probeRoot(h: RootHandle): LibcProof {
   return { name, version, path: file, banner: banner.split('\n').slice(0, 2).join(' ') };
 }
 
-const QUERIES: Record<FoundRuntime, { exe: string; args: string[] }> = {
-  libc: { exe: '/usr/bin/gcc', args: ['-dumpfullversion'] },
-  python: { exe: '/usr/bin/python3', args: ['-c', 'import sys,platform,os;print(platform.python_version());print(os.path.realpath(sys.executable))'] },
-  ruby: { exe: '/usr/bin/ruby', args: ['-e', 'require "rbconfig"; puts RUBY_VERSION; puts File.realpath(RbConfig.ruby)'] },
-  node: { exe: '/usr/bin/node', args: ['-e', 'console.log(process.versions.node);console.log(require("fs").realpathSync(process.execPath))'] },
-};
-
 /** The root's own runtimes (executables as paths inside the root; libc: the root's gcc). */
 export function identifyRootRuntimes(h: RootHandle, suite: string): { runtimes: RuntimeInstance[]; missing: MissingRuntime[] } {
   const runtimes: RuntimeInstance[] = [];
   const missing: MissingRuntime[] = [];
-  for (const rt of Object.keys(QUERIES) as FoundRuntime[]) {
-    const q = QUERIES[rt];
-    const pkg = { libc: 'gcc', python: 'python3', ruby: 'ruby', node: 'nodejs' }[rt];
+  for (const spec of RUNTIME_SPECS) {
+    if (!spec.find) continue;
+    const rt = spec.runtime as FoundRuntime;
+    const q = { exe: spec.find.debian.exe, args: spec.find.query };
+    const pkg = spec.find.debian.packages[0];
     if (!existsSync(h.root + q.exe)) {
       missing.push({ runtime: rt, reason: `no ${q.exe} in the ${suite} root (re-provision: rm -r ${h.dir}* && npx forkmatrix provision root-${suite}; it installs ${pkg})` });
       continue;
@@ -273,9 +280,9 @@ export function identifyRootRuntimes(h: RootHandle, suite: string): { runtimes: 
       missing.push({ runtime: rt, reason: `${q.exe} in the ${suite} root did not answer: ${(r.stderr || r.error || '').trim().split('\n').pop()?.slice(0, 200)}` });
       continue;
     }
-    const [version, real] = r.stdout.trim().split('\n').map((s) => s.trim());
-    if (rt === 'libc') runtimes.push({ runtime: rt, version: `gcc ${version}`, executable: q.exe });
-    else runtimes.push({ runtime: rt, version, executable: real || q.exe });
+    const id = parseQuery(spec, q.exe, r.stdout);
+    if ('reason' in id) missing.push({ runtime: rt, reason: `in the ${suite} root: ${id.reason}` });
+    else runtimes.push(id);
   }
   return { runtimes, missing };
 }
@@ -381,7 +388,7 @@ async function ensureDebootstrap(cacheDir: string, log: (l: string) => void): Pr
   }
   const dir = path.join(rootsDir(cacheDir), 'debootstrap');
   await buildAtomically(dir, (tmp) => {
-    // trixie's debootstrap knows bullseye and trixie; it is a shell script (arch: all) that runs on any Debian
+    // trixie's debootstrap knows bullseye to sid; it is a shell script (arch: all) that runs on any Debian
     log('roots: fetching Debian trixie\'s debootstrap package into the cache (private apt state)');
     const [deb] = new PrivateApt(cacheDir).download(['debootstrap/trixie'], path.join(tmp, 'debs'), log);
     unpackDeb(deb, path.join(tmp, 'pkg'));
@@ -400,7 +407,7 @@ function recordRoot(h: RootHandle, extra: { mirror: string; debootstrap: string;
   const libc = probeRoot(h);
   const spec = ROOT_SPECS.find((s) => s.suite === h.suite);
   if (libc.name !== 'glibc') throw new Error(`the ${h.suite} root's libc is ${libc.name} ${libc.version}, not glibc`);
-  if (spec && libc.version !== spec.glibc) throw new Error(`the ${h.suite} root runs glibc ${libc.version}, expected ${spec.glibc} (a different mirror snapshot?)`);
+  if (spec && !spec.rolling && libc.version !== spec.glibc) throw new Error(`the ${h.suite} root runs glibc ${libc.version}, expected ${spec.glibc} (a different mirror snapshot?)`);
   const { runtimes, missing } = identifyRootRuntimes(h, h.suite);
   const meta: RootMeta = { meta: META_VERSION, suite: h.suite, mirror: extra.mirror, debootstrap: extra.debootstrap, created: extra.created ?? new Date().toISOString(), libc, runtimes, missing };
   writeFileSync(path.join(h.dir, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
@@ -583,7 +590,7 @@ export const debianRootAdapter: Adapter = {
       else if (tarball) out.push({ id: label, state: 'provisionable', detail: `${cmd} (unpacks ${tarball}, no root needed)` });
       else if (process.getuid?.() !== 0)
         out.push({ id: label, state: 'impossible', detail: `debootstrap needs root: as root, ${cmd} (or put a ${s.suite}.tar.zst from another machine's cache in ${rootsDir(opts.cacheDir)})` });
-      else out.push({ id: label, state: 'provisionable', detail: `${cmd} (or 'roots' for both): debootstrap minbase of Debian ${s.suite} (glibc ${s.glibc}; ${s.ships}), a few minutes (11 min measured on a loaded 2-core machine), ~400 MB` });
+      else out.push({ id: label, state: 'provisionable', detail: `${cmd} (or 'roots' for all): debootstrap minbase of Debian ${s.suite} (glibc ${s.glibc}; ${s.ships}), a few minutes (11 min measured on a loaded 2-core machine), ~400 MB` });
     }
     return out;
   },

@@ -14,15 +14,16 @@
 // GLIBC_x.y symbol version need is refused with that reason (why bullseye's 2.31 cannot run this host's binaries).
 // Nothing is taken from a label: probe() reads a real process's /proc/self/maps and runs the libc for its banner.
 
-import { compareVersions, writeWhole } from '../src/util.ts';
+import { compareVersions } from '../src/util.ts';
 import { createHash } from 'node:crypto';
 import {
   chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync,
-  statSync, symlinkSync, writeFileSync,
+  statSync, writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
 import { buildAtomically, debVersion, PrivateApt, unpackDeb } from './apt.ts';
 import { hostRuntimes, probeHost, which } from './host.ts';
+import { findOf } from '../src/runtimes/specs.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile, sameFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime } from '../src/types.ts';
@@ -234,9 +235,9 @@ export function rememberHostRuntimes(extra: AdapterOptions['extraRuntimes'], fou
   rtMemo.set(JSON.stringify(extra), found);
 }
 /** hostRuntimes, once per process per --runtime set (every interpreter is asked for its version once). */
-export function hostRuntimesOnce(extra: AdapterOptions['extraRuntimes']): ReturnType<typeof hostRuntimes> {
-  const k = JSON.stringify(extra);
-  if (!rtMemo.has(k)) rtMemo.set(k, hostRuntimes(extra));
+export function hostRuntimesOnce(opts: AdapterOptions): ReturnType<typeof hostRuntimes> {
+  const k = JSON.stringify(opts.extraRuntimes);
+  if (!rtMemo.has(k)) rtMemo.set(k, hostRuntimes(opts));
   return rtMemo.get(k)!;
 }
 
@@ -534,38 +535,10 @@ function copyKey(rt: RuntimeInstance): string {
   return `${rt.runtime}-${rt.version}-${createHash('sha256').update(`${realOr(rt.executable)}\0${st.size}\0${st.mtimeMs}\0${COPY_FORMAT}`).digest('hex').slice(0, 10)}`;
 }
 
-/** The override that makes RbConfig.ruby name a ruby copy (Debian's ruby has a fixed bindir, no load-relative). */
-const RBCONFIG = `# forkmatrix: RUBYLIB puts this file before the real rbconfig.rb. It loads the real one, then, only when this
-# process is one of forkmatrix's patchelf'd ruby copies, points bindir at the copy so RbConfig.ruby (and so
-# children spawned by it) stay on the copy's glibc. Any other ruby gets its own RbConfig unchanged.
-fm_dir = __dir__
-real = $LOAD_PATH.map { |d| File.join(d.to_s, 'rbconfig.rb') }.find { |f| File.dirname(f) != fm_dir && File.file?(f) }
-raise LoadError, 'forkmatrix rbconfig override: no real rbconfig.rb on the load path' unless real
-load real
-begin
-  exe = File.realpath('/proc/self/exe')
-  copies = File.realpath(File.join(File.dirname(fm_dir), 'runtimes')) + '/'
-  RbConfig::CONFIG['bindir'] = File.dirname(exe) if exe.start_with?(copies) && File.basename(exe) == RbConfig::CONFIG['ruby_install_name'] + RbConfig::CONFIG['EXEEXT'].to_s
-rescue SystemCallError
-end
-`;
-
-function rubyLibDir(tree: GlibcTree): string {
-  return path.join(path.dirname(tree.copies), 'rubylib');
+/** The variables a runtime's copies need on a tree (Ruby: RUBYLIB with its rbconfig override; runners/<rt>/index.ts). */
+function copyEnv(tree: GlibcTree, rt: RuntimeInstance): Record<string, string> {
+  return findOf(rt.runtime as FoundRuntime).glibcCopy?.env?.(path.dirname(tree.copies)) ?? {};
 }
-
-function ensureRubyLib(tree: GlibcTree): string {
-  const dir = rubyLibDir(tree);
-  const f = path.join(dir, 'rbconfig.rb');
-  writeWhole(f, RBCONFIG, { ifChanged: true });
-  return dir;
-}
-
-const VERIFY: Record<Exclude<FoundRuntime, 'libc'>, string[]> = {
-  python: ['-c', 'import sys, os, socket, ssl, ctypes, subprocess, math\nprint(sys.executable)\nprint(open("/proc/self/maps").read())'],
-  ruby: ['-e', 'require "rbconfig"; require "socket"; require "etc"; puts RbConfig.ruby; puts File.read("/proc/self/maps")'],
-  node: ['-e', 'require("crypto"); require("zlib"); console.log(process.execPath); console.log(require("fs").readFileSync("/proc/self/maps", "utf8"))'],
-};
 
 /** Is every glibc piece in this maps text from the tree? Returns the offending files. */
 function foreignPieces(maps: string, tree: GlibcTree): string[] {
@@ -647,27 +620,12 @@ async function makeCopyNow(tree: GlibcTree, rt: RuntimeInstance, patchelf: strin
         const r = capture(patchelf, [...step, exe], { env: cleanBaseEnv(), timeoutMs: 120_000 });
         if (r.code !== 0) throw new CopyRefused(`patchelf ${step[0]} failed on a copy of ${rt.executable}: ${(r.stderr || r.error || '').trim()}`);
       }
-      if (rt.runtime === 'python') {
-        // a venv next to the copy: CPython finds its stdlib from `home`, sys.executable stays the copy
-        writeFileSync(path.join(tmp, 'pyvenv.cfg'), `home = ${path.dirname(rt.executable)}\ninclude-system-site-packages = true\nversion = ${rt.version}\n`);
-      }
-      if (rt.runtime === 'node') {
-        // node-gyp (the raw-fork addon) and global modules are found relative to process.execPath: link the
-        // original prefix's include/ and lib/node_modules/ next to the copy
-        const prefix = path.dirname(path.dirname(realOr(rt.executable)));
-        if (existsSync(path.join(prefix, 'include', 'node'))) {
-          mkdirSync(path.join(tmp, 'include'), { recursive: true });
-          symlinkSync(path.join(prefix, 'include', 'node'), path.join(tmp, 'include', 'node'));
-        }
-        if (existsSync(path.join(prefix, 'lib', 'node_modules'))) {
-          mkdirSync(path.join(tmp, 'lib'), { recursive: true });
-          symlinkSync(path.join(prefix, 'lib', 'node_modules'), path.join(tmp, 'lib', 'node_modules'));
-        }
-      }
+      const copy = findOf(rt.runtime as FoundRuntime).glibcCopy;
+      copy?.prepare?.(tmp, rt); // the runtime's own extras next to the copy (runners/<rt>/index.ts)
       // the check: the copy runs, maps this tree's libc and no other glibc piece, and names itself
-      const env: Record<string, string> = { ...cleanBaseEnv({ HOME: tmp }), ...tree.env };
-      if (rt.runtime === 'ruby') env.RUBYLIB = ensureRubyLib(tree);
-      const check = capture(exe, VERIFY[rt.runtime as Exclude<FoundRuntime, 'libc'>], { env, timeoutMs: 60_000 });
+      const env: Record<string, string> = { ...cleanBaseEnv({ HOME: tmp }), ...tree.env, ...copyEnv(tree, rt) };
+      if (!copy) throw new CopyRefused(`${rt.runtime} has no glibc copy check in its spec (runners/${rt.runtime}/index.ts)`);
+      const check = capture(exe, copy.verify, { env, timeoutMs: 60_000 });
       if (check.code !== 0) throw new CopyRefused(`the ${rt.runtime} copy does not run on ${tree.id}: ${(check.stderr || check.error || '').trim().split('\n').slice(-3).join(' ')}`);
       const [self, ...rest] = check.stdout.split('\n');
       const maps = rest.join('\n');
@@ -776,7 +734,7 @@ export interface TreeEnvOptions {
 
 /** The environment of one tree: the host cc (if its binaries can run here) and the checked runtime copies. */
 export async function treeEnvironment(tree: GlibcTree, opts: AdapterOptions, o: TreeEnvOptions = { lazyCopies: true }): Promise<Environment> {
-  const { runtimes: hostRts, missing: hostMissing } = hostRuntimesOnce(opts.extraRuntimes);
+  const { runtimes: hostRts, missing: hostMissing } = hostRuntimesOnce(opts);
   const runtimes: RuntimeInstance[] = [];
   const missing: MissingRuntime[] = [...hostMissing];
   const env: Record<string, string> = { ...tree.env };
@@ -804,7 +762,7 @@ export async function treeEnvironment(tree: GlibcTree, opts: AdapterOptions, o: 
     else {
       runtimes.push({ runtime: rt.runtime, version: rt.version, executable: rec.executable! });
       copyExes.add(rec.executable!);
-      if (rt.runtime === 'ruby') env.RUBYLIB = ensureRubyLib(tree);
+      Object.assign(env, copyEnv(tree, rt));
     }
   }
   const libraryPath = [...tree.dirs, ...hostLibDirs()].join(':');
@@ -932,7 +890,7 @@ async function provisionDebian(opts: AdapterOptions, log: (l: string) => void): 
 
 async function provisionCopies(trees: GlibcTree[], opts: AdapterOptions, log: (l: string) => void): Promise<void> {
   const patchelf = await ensurePatchelf(opts.cacheDir, log);
-  const { runtimes } = hostRuntimesOnce(opts.extraRuntimes);
+  const { runtimes } = hostRuntimesOnce(opts);
   for (const tree of trees) {
     for (const rt of runtimes.filter((r) => r.runtime !== 'libc')) {
       const refuse = notForGlibc(rt) ?? refuseOlder(runtimeFiles(rt.executable), tree.version, `${rt.runtime} ${rt.version}`);

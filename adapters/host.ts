@@ -1,10 +1,15 @@
-// The host adapter: this machine's own libc and the runtimes on its PATH. Nothing is taken from a label: the
+// The host adapter: this machine's own libc and the runtimes its sources find (src/runtimes: PATH, version managers). Nothing is taken from a label: the
 // libc is read from a real process's mappings and proved by running it.
 
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
+import { readJson, writeWhole } from '../src/util.ts';
 import { libcFromMaps, proveLibcFile } from '../src/probe.ts';
+import { discover, sources } from '../src/runtimes/index.ts';
+import { parseQuery } from '../src/runtimes/spec.ts';
+import { findOf, RUNTIME_SPECS, specOf } from '../src/runtimes/specs.ts';
+import type { SourceOptions } from '../src/runtimes/source.ts';
 import type { Adapter, AdapterOptions, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime } from '../src/types.ts';
 
 const HOST_PATH = cleanBaseEnv().PATH;
@@ -24,65 +29,91 @@ export function which(name: string): string | null {
   return null;
 }
 
-/** Ask an interpreter for its version and its real executable (pyenv shims resolve to the real binary). */
-export function identifyRuntime(runtime: FoundRuntime, exe: string): RuntimeInstance | { reason: string } {
-  const env = { ...cleanBaseEnv(), ...(exe.includes('/.pyenv/shims/') ? { PYENV_ROOT: process.env.PYENV_ROOT ?? path.resolve(exe, '../..') } : {}) };
-  const q: Record<FoundRuntime, string[]> = {
-    libc: ['-dumpfullversion'],
-    python: ['-c', 'import sys,platform;print(platform.python_version());print(sys.executable)'],
-    ruby: ['-e', 'require "rbconfig"; puts RUBY_VERSION; puts RbConfig.ruby'],
-    node: ['-e', 'console.log(process.versions.node);console.log(process.execPath)'],
-  };
-  const r = capture(exe, q[runtime], { env, timeoutMs: 20_000 });
-  if (r.code !== 0) return { reason: `${exe} did not answer (${(r.error ?? r.stderr.trim().split('\n').pop() ?? '').slice(0, 200)})` };
-  const [version, real] = r.stdout.trim().split('\n');
-  if (runtime === 'libc') {
-    const name = path.basename(exe).includes('clang') ? 'clang' : 'gcc';
-    return { runtime, version: `${name} ${version.trim()}`, executable: exe };
+const identified = new Map<string, RuntimeInstance | { reason: string }>();
+
+/**
+ * Ask an interpreter (or compiler) for its version and its real executable with its runtime's query
+ * (runners/<rt>/index.ts), in the clean environment (pyenv shims resolve to the real binary). Once per file and
+ * process; with `cacheDir`, an ELF program's answer is also kept in <cache>/runtimes/identified.json by its path,
+ * size, mtime and the query (a dozen interpreters cost seconds to ask on a loaded machine). Failures are not kept.
+ */
+export function identifyRuntime(runtime: FoundRuntime, exe: string, cacheDir?: string): RuntimeInstance | { reason: string } {
+  let stamp = '';
+  try {
+    const st = statSync(exe);
+    stamp = `${st.size}\0${st.mtimeMs}`;
+  } catch {
+    return { reason: `${exe}: no such file` };
   }
-  let executable = real?.trim() || exe;
+  const key = `${runtime}\0${exe}\0${stamp}\0${findOf(runtime).query.join(' ')}`;
+  if (identified.has(key)) return identified.get(key)!;
+  const disk = cacheDir && isElf(exe) ? path.join(cacheDir, 'runtimes', 'identified.json') : null;
+  const known = disk ? readJson<Record<string, RuntimeInstance>>(disk) : null;
+  const hit = known?.[key];
+  const id = hit && typeof hit.version === 'string' && existsSync(hit.executable) ? hit : identifyNow(runtime, exe);
+  identified.set(key, id);
+  if (disk && !hit && !('reason' in id)) {
+    try {
+      writeWhole(disk, JSON.stringify({ ...(readJson<object>(disk) ?? {}), [key]: id }, null, 1) + '\n');
+    } catch {
+      /* a read-only cache: ask again next time */
+    }
+  }
+  return id;
+}
+
+function isElf(file: string): boolean {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      return readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === '\x7fELF';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+function identifyNow(runtime: FoundRuntime, exe: string): RuntimeInstance | { reason: string } {
+  const env = { ...cleanBaseEnv(), ...(exe.includes('/.pyenv/shims/') ? { PYENV_ROOT: process.env.PYENV_ROOT ?? path.resolve(exe, '../..') } : {}) };
+  const r = capture(exe, findOf(runtime).query, { env, timeoutMs: 20_000 });
+  if (r.code !== 0) {
+    const why = r.error ?? (r.stderr.trim().split('\n').pop() || (r.signal ? `killed by ${r.signal}` : `exit ${r.code}, no output`));
+    return { reason: `${exe} did not answer ${runtime}'s version query (${why.slice(0, 200)})` };
+  }
+  const id = parseQuery(specOf(runtime), exe, r.stdout);
+  if ('reason' in id) return id;
+  let executable = id.executable;
   try {
     executable = realpathSync(executable);
   } catch {
     /* keep */
   }
-  return { runtime, version: version.trim(), executable };
+  return { ...id, executable: findOf(runtime).selfReports === false ? exe : executable };
 }
 
-const DEFAULT_NAMES: Record<FoundRuntime, string[]> = {
-  libc: ['cc', 'gcc', 'clang'],
-  python: ['python3'],
-  ruby: ['ruby'],
-  node: ['node'],
+const hostLibc = (): 'glibc' | 'musl' => {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
 };
 
-const INSTALL_HINT: Record<FoundRuntime, string> = {
-  libc: 'apt-get install gcc',
-  python: 'apt-get install python3',
-  ruby: 'apt-get install ruby',
-  node: 'apt-get install nodejs',
-};
+export type HostRuntimeOptions = Pick<AdapterOptions, 'extraRuntimes' | 'cacheDir'> & Pick<SourceOptions, 'home' | 'env'>;
+const found = new Map<string, { runtimes: RuntimeInstance[]; missing: MissingRuntime[] }>();
 
-/** The runtimes on this host: the default names on PATH plus --runtime additions. */
-export function hostRuntimes(extra: AdapterOptions['extraRuntimes']): { runtimes: RuntimeInstance[]; missing: MissingRuntime[] } {
-  const runtimes: RuntimeInstance[] = [];
-  const missing: MissingRuntime[] = [];
-  for (const rt of Object.keys(DEFAULT_NAMES) as FoundRuntime[]) {
-    const exe = DEFAULT_NAMES[rt].map(which).find(Boolean);
-    if (!exe) {
-      missing.push({ runtime: rt, reason: `no ${DEFAULT_NAMES[rt].join('/')} on PATH (${INSTALL_HINT[rt]}, or --runtime ${rt}=/path)` });
-      continue;
-    }
-    const id = identifyRuntime(rt, exe);
-    if ('reason' in id) missing.push({ runtime: rt, reason: id.reason });
-    else runtimes.push(id);
-  }
-  for (const x of extra) {
-    const id = identifyRuntime(x.runtime, x.path);
-    if ('reason' in id) missing.push({ runtime: x.runtime, reason: `--runtime ${x.runtime}=${x.path}: ${id.reason}` });
-    else if (!runtimes.some((r) => r.runtime === id.runtime && r.executable === id.executable)) runtimes.push(id);
-  }
-  return { runtimes, missing };
+/**
+ * The runtimes on this host: every runtime source (src/runtimes: PATH, pyenv, uv, asdf, mise, rbenv, rvm, nvm, fnm,
+ * volta, ...) plus --runtime additions, identified once per process. FORKMATRIX_SOURCES=PATH,pyenv (source names)
+ * narrows the sources (the tests use PATH alone: one interpreter per runtime).
+ */
+export function hostRuntimes(o: HostRuntimeOptions): { runtimes: RuntimeInstance[]; missing: MissingRuntime[] } {
+  const key = JSON.stringify([o.extraRuntimes, o.cacheDir, o.home ?? null, (o.env ?? process.env).FORKMATRIX_SOURCES ?? null]);
+  const only = (o.env ?? process.env).FORKMATRIX_SOURCES?.split(',').map((x) => x.trim()).filter(Boolean);
+  const srcs = only?.length ? sources().filter((s) => only.includes(s.name)) : undefined;
+  if (!found.has(key)) found.set(key, discover({ cacheDir: o.cacheDir, home: o.home, env: o.env, libc: hostLibc(), extra: o.extraRuntimes, sources: srcs }, (rt, exe) => identifyRuntime(rt, exe, o.cacheDir)));
+  const f = found.get(key)!;
+  return { runtimes: [...f.runtimes], missing: [...f.missing] };
 }
 
 /** The libc a host program really loads: a dynamically linked /bin/cat reading its own maps. */
@@ -95,7 +126,7 @@ export function probeHost(env: Record<string, string> = {}): LibcProof {
 
 export function hostEnvironment(opts: AdapterOptions, id?: string, extraEnv: Record<string, string> = {}): Environment {
   const proof = probeHost();
-  const { runtimes, missing } = hostRuntimes(opts.extraRuntimes);
+  const { runtimes, missing } = hostRuntimes(opts);
   return {
     id: id ?? `${proof.name}-${proof.version}`,
     adapter: 'host',
@@ -108,9 +139,8 @@ export function hostEnvironment(opts: AdapterOptions, id?: string, extraEnv: Rec
   };
 }
 
-/** Debian packages that give the host its runtimes and the hang diagnosis. */
-// cmake builds libuv for the libuv cases
-export const HOST_PACKAGES: Record<string, string> = { ruby: 'ruby', python3: 'python3', gdb: 'gdb', cc: 'gcc', node: 'nodejs', cmake: 'cmake' };
+/** Debian packages that give the host its runtimes (each runtime's spec names its own) and the hang diagnosis. */
+export const HOST_PACKAGES: Record<string, string> = Object.assign({ gdb: 'gdb' }, ...RUNTIME_SPECS.map((s) => s.hostPackages ?? {}));
 
 export const hostAdapter: Adapter = {
   name: 'host',

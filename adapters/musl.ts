@@ -32,11 +32,13 @@ import { compareVersions, isDir, isFile, readJson } from '../src/util.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile } from '../src/probe.ts';
 import type {
-  Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance,
+  Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime,
 } from '../src/types.ts';
 import { buildAtomically, debVersion, PrivateApt, unpackDeb, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
 import { lockFile, withLock } from '../src/lock.ts';
+import { parseQuery } from '../src/runtimes/spec.ts';
+import { findOf, RUNTIME_SPECS, specOf } from '../src/runtimes/specs.ts';
 import { buildSource, cachedBuild, recordedFailure, resolveSource } from '../src/libc-src/build.ts';
 import { isMuslSource, treeKind } from '../src/libc-src/tree.ts';
 
@@ -520,28 +522,25 @@ async function localInstall(mp: MuslPrefix, cacheDir: string): Promise<MuslInsta
  * Hook for musl-linked interpreters (a later provision step builds them): the first existing path wins. They run
  * through the environment's loader, like every program here.
  */
-export function muslRuntimeCandidates(cacheDir: string, runtime: 'python' | 'ruby'): string[] {
-  const exe = runtime === 'python' ? 'python3' : 'ruby';
-  return [path.join(cacheDir, 'musl-runtimes', runtime, 'bin', exe), path.join(cacheDir, `musl-${runtime}`, 'bin', exe)];
+export function muslRuntimeCandidates(cacheDir: string, runtime: FoundRuntime): string[] {
+  // the runtimes adapters/musl-runtimes.ts builds (python, ruby); none for the others
+  const exe = ({ python: 'python3', ruby: 'ruby' } as Partial<Record<FoundRuntime, string>>)[runtime];
+  return exe ? [path.join(cacheDir, 'musl-runtimes', runtime, 'bin', exe), path.join(cacheDir, `musl-${runtime}`, 'bin', exe)] : [];
 }
 
-const QUERY: Record<'python' | 'ruby' | 'node', string[]> = {
-  python: ['-c', 'import sys,platform;print(platform.python_version())'],
-  ruby: ['-e', 'puts RUBY_VERSION'],
-  node: ['-e', 'console.log(process.versions.node)'],
-};
-
-/** Ask an interpreter for its version, run through the musl loader. */
-function identifyThrough(loader: string, runtime: 'python' | 'ruby' | 'node', exe: string): RuntimeInstance | { reason: string } {
-  const r = capture(loader, [exe, ...QUERY[runtime]], { env: cleanBaseEnv(), timeoutMs: 30_000 });
+/** Ask an interpreter for its version (its runtime's query, runners/<rt>/index.ts), run through the musl loader. */
+function identifyThrough(loader: string, runtime: FoundRuntime, exe: string): RuntimeInstance | { reason: string } {
+  const r = capture(loader, [exe, ...findOf(runtime).query], { env: cleanBaseEnv(), timeoutMs: 30_000 });
   if (r.code !== 0 || !r.stdout.trim()) return { reason: `${exe} did not answer when run through ${loader} (${lastLines(r.stderr || r.error || 'no output', 2)})` };
+  const id = parseQuery(specOf(runtime), exe, r.stdout.trim().split('\n')[0]);
+  if ('reason' in id) return id;
   let executable = exe;
   try {
     executable = realpathSync(exe);
   } catch {
     /* keep */
   }
-  return { runtime, version: r.stdout.trim().split('\n')[0].trim(), executable };
+  return { ...id, executable };
 }
 
 function isMuslInterp(interp: string | null): boolean {
@@ -557,11 +556,18 @@ function muslRuntimes(m: MuslInstall, opts: AdapterOptions): { runtimes: Runtime
     runtimes.push({ runtime: 'libc', version: `${gv} + ${tc}`, executable: m.cc });
   } else missing.push({ runtime: 'libc', reason: `the musl toolchain ${m.cc} does not run (re-run ${PROVISION_CMD}, or apt-get install gcc)` });
 
-  for (const rt of ['python', 'ruby'] as const) {
-    const extra = opts.extraRuntimes.filter((x) => x.runtime === rt && isMuslInterp(elfInterpreter(x.path))).map((x) => x.path);
-    const found = [...extra, ...muslRuntimeCandidates(opts.cacheDir, rt).filter(isFile).slice(0, 1)];
+  // every interpreter runtime (runners/<rt>/index.ts): a musl-linked --runtime, else what `provision musl-<rt>` built
+  for (const spec of RUNTIME_SPECS) {
+    if (!spec.find || spec.runtime === 'libc') continue;
+    const rt = spec.runtime as Exclude<FoundRuntime, 'libc'>;
+    const given = opts.extraRuntimes.filter((x) => x.runtime === rt);
+    const extra = given.filter((x) => isMuslInterp(elfInterpreter(x.path))).map((x) => x.path);
+    const built = muslRuntimeCandidates(opts.cacheDir, rt);
+    const found = [...extra, ...built.filter(isFile).slice(0, 1)];
     if (!found.length) {
-      missing.push({ runtime: rt, reason: `no musl-linked ${rt} (npx forkmatrix provision musl-${rt})` });
+      const notMusl = given.map((x) => `${x.path} is ${elfInterpreter(x.path) ? `linked for ${elfInterpreter(x.path)}` : 'not an ELF program'}`);
+      const how = built.length ? `npx forkmatrix provision musl-${rt}` : `pass --runtime ${rt}=PATH of a musl-linked ${rt}`;
+      missing.push({ runtime: rt, reason: `no musl-linked ${rt}${notMusl.length ? `: ${notMusl.join('; ')}` : ''} (${how})` });
       continue;
     }
     for (const exe of found) {
@@ -569,20 +575,6 @@ function muslRuntimes(m: MuslInstall, opts: AdapterOptions): { runtimes: Runtime
       if ('reason' in id) missing.push({ runtime: rt, reason: id.reason });
       else if (!runtimes.some((r) => r.runtime === rt && r.executable === id.executable)) runtimes.push(id);
     }
-  }
-
-  const nodes = opts.extraRuntimes.filter((x) => x.runtime === 'node');
-  const muslNodes = nodes.filter((x) => isMuslInterp(elfInterpreter(x.path)));
-  for (const x of muslNodes) {
-    const id = identifyThrough(m.loader, 'node', x.path);
-    if ('reason' in id) missing.push({ runtime: 'node', reason: id.reason });
-    else runtimes.push(id);
-  }
-  if (!muslNodes.length) {
-    const why = nodes.length
-      ? `no musl-linked node: ${nodes.map((x) => `${x.path} is ${elfInterpreter(x.path) ? `linked for ${elfInterpreter(x.path)}` : 'not an ELF program'}`).join('; ')} (pass --runtime node=PATH of a musl-linked node)`
-      : 'no musl-linked node (pass --runtime node=PATH)';
-    missing.push({ runtime: 'node', reason: why });
   }
   return { runtimes, missing };
 }

@@ -15,6 +15,9 @@ import { toHTML } from './html.ts';
 import { diffMarkdown, diffMatrices } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
+import { identifyRuntime } from '../adapters/host.ts';
+import { sources } from './runtimes/index.ts';
+import { elfInterpreter } from '../adapters/musl.ts';
 import { bisectHint, confirmGate, gitSources } from './gate-confirm.ts';
 import { baselineFrom, compare, failsGate, readBaseline, readExpectations, withExpectations, writeBaseline, type GateCell } from './gate.ts';
 import { directive, readStream } from './tap.ts';
@@ -150,8 +153,14 @@ function adapterOptions(v: { runtime?: string[]; preload?: string[]; libc?: stri
     const exe = path.resolve(m[2]);
     const why = executableProblem(exe);
     if (why) throw new UsageError(`--runtime ${s}: ${why}; give the path of the ${m[1] === 'libc' ? 'C compiler' : m[1]} executable, e.g. --runtime python=/usr/bin/python3.11`);
+    // it must answer its runtime's version query here (a musl-linked one is asked through musl's loader later)
+    const id = /ld-musl-/.test(elfInterpreter(exe) ?? '') ? null : identifyRuntime(m[1] as FoundRuntime, exe);
+    if (id && 'reason' in id) throw new UsageError(`--runtime ${s}: ${id.reason.replace(`${exe}: `, '')}; give the path of a working ${m[1] === 'libc' ? 'C compiler' : m[1]} executable`);
     return { runtime: m[1] as FoundRuntime, path: exe };
   });
+  const names = sources().map((x) => x.name);
+  const bad = (process.env.FORKMATRIX_SOURCES ?? '').split(',').map((x) => x.trim()).filter((x) => x && !names.includes(x));
+  if (bad.length) throw new UsageError(`FORKMATRIX_SOURCES: no runtime source ${bad.map((b) => `'${b}'`).join(', ')}; the sources are ${names.join(', ')} (unset it for all)`);
   return { cacheDir: usableDir(cacheDir(v.cache), '--cache'), extraRuntimes, preload: v.preload ?? [], libc: v.libc ?? [] };
 }
 

@@ -1,10 +1,7 @@
-// The registries: adding a runtime or an environment kind is one module plus one line here.
+// The registries: adding an environment kind is one module plus one line here; adding a runtime is its folder
+// (runners/<rt>/index.ts exports its spec) plus one line in src/runtimes/specs.ts.
 
-import { libcRunner } from '../runners/libc/index.ts';
-import { pythonRunner } from '../runners/python/index.ts';
-import { rubyRunner } from '../runners/ruby/index.ts';
-import { nodeRunner } from '../runners/node/index.ts';
-import { libuvRunner } from '../runners/libuv/index.ts';
+import { RUNTIME_SPECS } from './runtimes/specs.ts';
 import { hostAdapter } from '../adapters/host.ts';
 import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
 import { glibcAdapter } from '../adapters/glibc.ts';
@@ -13,13 +10,7 @@ import { debianRootAdapter, ROOT_PROVISION_NAMES } from '../adapters/debian-root
 import { muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES } from '../adapters/musl-runtimes.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
-export const runners: Record<RuntimeName, Runner> = {
-  libc: libcRunner,
-  libuv: libuvRunner,
-  python: pythonRunner,
-  ruby: rubyRunner,
-  node: nodeRunner,
-};
+export const runners = Object.fromEntries(RUNTIME_SPECS.map((s) => [s.runtime, s])) as unknown as Record<RuntimeName, Runner>;
 
 export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter, muslRuntimesAdapter, debianRootAdapter];
 

@@ -3,16 +3,22 @@
 
 import type { PressureSummary } from './verdict.ts';
 
-/** The runtimes a case can name (the folders of suites/). */
-export const RUNTIMES = ['libc', 'libuv', 'python', 'ruby', 'node'] as const;
-export type RuntimeName = (typeof RUNTIMES)[number];
+/**
+ * The runtimes a case can name (the folders of suites/). Each has a spec in runners/<rt>/index.ts; the values
+ * (RUNTIMES, FOUND_RUNTIMES, in matrix order) derive from those specs in src/runtimes/specs.ts.
+ */
+export type RuntimeName = 'libc' | 'libuv' | 'python' | 'ruby' | 'node';
 
 /**
  * The runtimes an environment looks for itself: an interpreter, or the C compiler for libc. Every other case
  * runtime runs on one of these (Runner.builtOn): libuv cases are C, built with the environment's compiler.
  */
-export const FOUND_RUNTIMES = ['libc', 'python', 'ruby', 'node'] as const;
-export type FoundRuntime = (typeof FOUND_RUNTIMES)[number];
+export type FoundRuntime = Exclude<RuntimeName, BuiltOnRuntime>;
+/** runtimes whose spec has builtOn instead of find */
+export type BuiltOnRuntime = 'libuv';
+
+// the values, derived from the specs (a runtime import: runners and adapters import this module's types only)
+export { RUNTIMES, FOUND_RUNTIMES } from './runtimes/specs.ts';
 
 /** guaranteed: documented (quoted); tested: the runtime's own test suite asserts it; libc: POSIX leaves it to the libc; none: recorded */
 export const LEVELS = ['guaranteed', 'tested', 'libc', 'none'] as const;

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capture, cleanBaseEnv } from '../../src/proc.ts';
-import type { CaseDef, Runner } from '../../src/types.ts';
+import type { CaseDef } from '../../src/types.ts';
+import { compilerVersion, type RuntimeSpec } from '../../src/runtimes/spec.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const CFLAGS = ['-std=gnu11', '-O1', '-g', '-fno-omit-frame-pointer', '-fno-builtin', '-pthread'];
@@ -45,9 +46,19 @@ export function composeC(c: CaseDef): string {
   ].join('\n');
 }
 
-export const libcRunner: Runner = {
+export const libcSpec: RuntimeSpec = {
   runtime: 'libc',
   language: 'c',
+  order: 1,
+  hostPackages: { cc: 'gcc' },
+  find: {
+    names: ['cc', 'gcc', 'clang'],
+    query: ['-dumpfullversion'],
+    version: compilerVersion,
+    selfReports: false,
+    install: 'apt-get install gcc',
+    debian: { packages: ['gcc', 'libc6-dev'], exe: '/usr/bin/gcc' },
+  },
   async prepare(c, ctx) {
     const cc = ctx.runtime.executable;
     const flags = [...CFLAGS, ...(ctx.runtime.cflags ?? [])];
@@ -81,3 +92,5 @@ export const libcRunner: Runner = {
     return { argv: [bin] };
   },
 };
+
+export const libcRunner = libcSpec;

@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capture, cleanBaseEnv, runGrouped } from '../../src/proc.ts';
-import type { RuntimeInstance, Runner, RunnerContext } from '../../src/types.ts';
+import type { RuntimeInstance, RunnerContext } from '../../src/types.ts';
+import type { RuntimeSpec } from '../../src/runtimes/spec.ts';
 import { CFLAGS, composeC } from '../libc/index.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -168,9 +169,11 @@ async function buildLibuv(cacheDir: string, cmake: string, cc: string, flags: st
   }
 }
 
-export const libuvRunner: Runner = {
+export const libuvSpec: RuntimeSpec = {
   runtime: 'libuv',
   language: 'c',
+  order: 5,
+  hostPackages: { cmake: 'cmake' }, // builds libuv
   builtOn: {
     runtime: 'libc',
     // One instance, one column, per provisioned libuv source (FORKMATRIX_LIBUV narrows it, e.g. "1.50" or
@@ -211,3 +214,5 @@ export const libuvRunner: Runner = {
     return { argv: [bin] };
   },
 };
+
+export const libuvRunner = libuvSpec;
