@@ -14,6 +14,7 @@
 // GLIBC_x.y symbol version need is refused with that reason (why bullseye's 2.31 cannot run this host's binaries).
 // Nothing is taken from a label: probe() reads a real process's /proc/self/maps and runs the libc for its banner.
 
+import { isMuslSource, treeKind } from '../src/libc-src/tree.ts';
 import { compareVersions } from '../src/util.ts';
 import { createHash } from 'node:crypto';
 import {
@@ -405,6 +406,8 @@ export type LocalKind = { kind: 'glibc'; tree: GlibcTree } | { kind: 'musl' } | 
 /** What --libc PATH is: a glibc build tree or install dir (an environment), a musl one (not ours), or neither. */
 export function classifyLocal(p: string, cacheDir: string): LocalKind {
   const abs = path.resolve(p);
+  // git:PATH@REV and source trees are built (musl) or refused with the reason (glibc) by src/libc-src/
+  if (p.startsWith('git:') || isMuslSource(abs) || (treeKind(abs) === 'glibc' && !existsSync(path.join(abs, 'libc.so')))) return { kind: 'musl' };
   if (!existsSync(abs)) return { kind: 'error', message: `--libc ${p}: no such directory` };
   if (!statSync(abs).isDirectory()) {
     if (proveLibcFile(abs).name === 'musl') return { kind: 'musl' };
