@@ -46,12 +46,13 @@ import { buildAtomically, PrivateApt, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
 import { lockFile, withLock } from '../src/lock.ts';
 import { installedVersions, LOADER, muslAdapter, muslRuntimeCandidates, type MuslInstall } from './musl.ts';
+import { FT_PROVISION_NAMES } from '../provision/python-ft.ts';
 
 export type MuslRuntime = 'python' | 'ruby';
 export const MUSL_RUNTIMES: MuslRuntime[] = ['python', 'ruby'];
 
 /** What `forkmatrix provision NAME` this adapter handles (`libuv`: the source runners/libuv builds). */
-export const MUSL_RUNTIME_PROVISION_NAMES = [...MUSL_RUNTIMES.map((r) => `musl-${r}`), 'libuv'];
+export const MUSL_RUNTIME_PROVISION_NAMES = [...MUSL_RUNTIMES.map((r) => `musl-${r}`), 'libuv', ...FT_PROVISION_NAMES];
 
 /** Bump one when the recipe changes in a way that needs a rebuild of it. */
 export const RECIPE_REVISION: Record<MuslRuntime | 'deps', number> = { deps: 1, python: 2, ruby: 2 };
@@ -97,14 +98,14 @@ export const buildInfoFile = (cacheDir: string, rt: MuslRuntime) => path.join(ru
 // ------------------------------------------------------------------------------------------------------------------
 // small helpers
 
-function tail(s: string, n = 15): string {
+export function tail(s: string, n = 15): string {
   return s.trim().split('\n').slice(-n).join('\n');
 }
 
-const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+export const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Debian version order (dpkg --compare-versions), for picking the newest .dsc of a package. */
-function debGreater(a: string, b: string): boolean {
+export function debGreater(a: string, b: string): boolean {
   return capture('dpkg', ['--compare-versions', a, 'gt', b], { env: cleanBaseEnv() }).code === 0;
 }
 
@@ -311,7 +312,7 @@ export function unpackSource(src: FetchedSource, dest: string): void {
 // ------------------------------------------------------------------------------------------------------------------
 // building
 
-interface Ctx {
+export interface Ctx {
   cacheDir: string;
   tc: BuildToolchain;
   work: string; // scratch dir of this provision
@@ -348,7 +349,7 @@ async function step(ctx: Ctx, name: string, cwd: string, script: string, env: Re
   ctx.log(`musl-runtimes: ${name} done (${Math.round((Date.now() - t0) / 1000)} s)`);
 }
 
-const buildEnv = (ctx: Ctx, deps: string, extra: Record<string, string> = {}) => ({
+export const buildEnv = (ctx: Ctx, deps: string, extra: Record<string, string> = {}) => ({
   CC: ctx.cc,
   // pkg-config sees only the dependencies built here: the host's .pc files (liblzma, uuid, libtirpc, openssl ...)
   // would make configure enable modules whose glibc-only headers the musl toolchain cannot see
@@ -369,7 +370,7 @@ function takeStaged(stage: string, final: string, into: string): void {
 }
 
 /** zlib and libffi, static with -fPIC, into <cache>/musl-runtimes/deps/<key>/ (their .pc files name that dir). */
-async function buildDeps(ctx: Ctx, fetched: FetchedSource[]): Promise<string> {
+export async function buildDeps(ctx: Ctx, fetched: FetchedSource[]): Promise<string> {
   const sources = Object.fromEntries(fetched.map((s) => [s.pkg, s.version]));
   const key = buildKey('deps', sources, ctx.tc);
   const dir = path.join(runtimesDir(ctx.cacheDir), 'deps', keyHash(key));
@@ -866,6 +867,9 @@ export const muslRuntimesAdapter: Adapter = {
   async provision(what, opts, log) {
     if (what.includes(LIBUV_PROVISION_NAME))
       await withLock(lockFile(opts.cacheDir, 'provision-libuv'), 'provisioning the libuv source', log, () => provisionLibuvSource(opts.cacheDir, log));
+    // free-threaded CPython (provision/python-ft-build.ts; imported lazily: it builds on this module)
+    const ft = what.filter((w) => FT_PROVISION_NAMES.includes(w));
+    if (ft.length) await (await import('../provision/python-ft-build.ts')).provisionFtWords(ft, opts, log);
     const wanted = MUSL_RUNTIMES.filter((rt) => what.includes(`musl-${rt}`));
     if (!wanted.length) return;
     if (process.arch !== 'x64') throw new Error(`musl-runtimes: x86_64 only (${LOADER}); this machine is ${process.arch}`);
@@ -884,6 +888,7 @@ export const muslRuntimesAdapter: Adapter = {
     const libuv: AdapterStatus = uv && isFile(path.join(uv.dir, 'include', 'uv.h'))
       ? { id: 'libuv', state: 'available', detail: `libuv1 ${all.length ? all.map((e) => `${e.version} (${e.why})`).join(', ') : uv.version} source in ${path.dirname(path.dirname(uv.dir))} (the libuv runner builds each with each environment's C compiler, needs cmake)${all.length < 2 ? `; npx forkmatrix provision libuv adds the Debian libuv1 closest to Node's bundled ${process.versions.uv}` : ''}` }
       : { id: 'libuv', state: 'provisionable', detail: `the libuv1 sources from Debian ${SUITE} and the one closest to Node's bundled libuv ${process.versions.uv}, for the libuv runner: npx forkmatrix provision libuv` };
-    return [...MUSL_RUNTIMES.map((rt) => buildStatus(opts.cacheDir, rt, tc)), libuv];
+    const { ftStatus } = await import('../provision/python-ft-build.ts');
+    return [...MUSL_RUNTIMES.map((rt) => buildStatus(opts.cacheDir, rt, tc)), libuv, ftStatus(opts.cacheDir, 'glibc'), ftStatus(opts.cacheDir, 'musl')];
   },
 };

@@ -222,9 +222,16 @@ def _libc_info():
     return {"path": path, "self_reported": reported}
 
 
+def _gil_enabled():
+    """sys._is_gil_enabled() (3.13+): False when a free-threaded build runs without the GIL; None before 3.13."""
+    f = getattr(sys, "_is_gil_enabled", None)
+    return bool(f()) if f is not None else None
+
+
 def _runtime_info():
     import platform  # only here: one module, pure Python
-    return {"name": "python", "version": platform.python_version(), "executable": sys.executable}
+    return {"name": "python", "version": platform.python_version(), "executable": sys.executable,
+            "gil": _gil_enabled()}
 
 
 def _signame(sig):
@@ -1137,6 +1144,7 @@ def main():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _on_signal)
         run(cfg, result)
+        result["runtime"]["gil"] = _gil_enabled()  # after the case: importing an extension may have enabled it
     except SystemExit:
         if _IN_CHILD:  # a child ending with `exit: exit` unwinds through here to a normal interpreter exit
             raise
