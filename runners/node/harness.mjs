@@ -14,6 +14,47 @@ import vm from 'node:vm';
 import { spawnSync } from 'node:child_process';
 
 const require = createRequire(import.meta.url);
+
+// ---------------------------------------------------------------------------------------------
+// Old Nodes (12.17+, 14): the harness itself avoids ?? and ?. (Node 12 has neither). Cases are written for
+// Node >= CASES_NODE: they require('node:fs'), which require() knows from Node 14.18 and 16 only, so on older
+// Nodes CommonJS resolution drops the prefix, in this thread, in the loop workers (they run this file) and in
+// workers a snippet starts from code (`new Worker(code, { eval: true })`). What a case uses that this Node lacks
+// otherwise (cluster.setupPrimary, a newer syntax) makes the cell a skip naming it (missingFeature), never a
+// `wrong` verdict.
+// ---------------------------------------------------------------------------------------------
+const CASES_NODE = 16;
+const NODE_MAJOR = parseInt(process.versions.node, 10);
+const NODE_PREFIX_SHIM = "{const M=require('module'),r=M._resolveFilename;M._resolveFilename=function(q,...a){return r.call(this,typeof q==='string'&&q.startsWith('node:')?q.slice(5):q,...a)}};";
+const PREFIX_OK = (() => { try { require('node:fs'); return true; } catch { return false; } })();
+if (!PREFIX_OK) {
+  const Module = require('module');
+  const resolve = Module._resolveFilename;
+  Module._resolveFilename = function (q, ...rest) {
+    return resolve.call(this, typeof q === 'string' && q.startsWith('node:') ? q.slice(5) : q, ...rest);
+  };
+  const wt = require('worker_threads');
+  const RealWorker = wt.Worker;
+  // the shim goes on the code's first line: the snippet's line numbers stay exact
+  wt.Worker = class Worker extends RealWorker {
+    constructor(what, opts) { super(opts && opts.eval && typeof what === 'string' ? NODE_PREFIX_SHIM + what : what, opts); }
+  };
+}
+
+/**
+ * On a Node older than the cases are written for: the reason a snippet's error means this Node lacks something the
+ * case uses (a syntax, a function, a global, a module), or null (a real error, judged as usual).
+ */
+function missingFeature(e, where) {
+  if (NODE_MAJOR >= CASES_NODE || !e) return null;
+  const msg = String(e.message || '');
+  const lacks = e.name === 'SyntaxError'
+    || (e.name === 'TypeError' && /is not a (function|constructor)\b/.test(msg))
+    || (e.name === 'ReferenceError' && /is not defined\b/.test(msg))
+    || ((e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_UNKNOWN_BUILTIN_MODULE') && /'(node:)?[a-z_/]+'/.test(msg));
+  if (!lacks) return null;
+  return `Node ${process.versions.node} lacks what the case's ${where} uses (written for Node >= ${CASES_NODE}): ${e.name}: ${tail(msg.split('\n')[0], 300)}`;
+}
 const HARNESS_URL = new URL(import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
@@ -38,6 +79,8 @@ const B_LAST = 8;          // 8..8+63: when worker thread t last finished an ite
 const B_LEN = 8 + MAX_T;
 const LOAD_KINDS = ['dns', 'fs', 'crypto', 'zlib'];
 
+// Node 12 has no ?? or ?. (the harness runs on Node 12.17+: ESM, worker_threads with SHARE_ENV, BigInt64Array)
+const orElse = (v, d) => (v === undefined || v === null ? d : v);
 const nowNs = () => process.hrtime.bigint();
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -68,7 +111,7 @@ function tail(s, n = 1000) {
 function crash(signal, output) {
   const num = signalNumber(signal);
   const name = num != null ? signalName(num) : String(signal);
-  const e = new Error(`killed by ${name} (${num ?? '?'})${output ? ': ' + tail(output, 900) : ''}`);
+  const e = new Error(`killed by ${name} (${orElse(num, '?')})${output ? ': ' + tail(output, 900) : ''}`);
   e.fmCrash = true;
   e.signal = num;
   e.signame = name;
@@ -95,12 +138,12 @@ function exited(child, { max = 65536 } = {}) {
 // Judge a {status, signal, stdout, stderr, error} record (what `exited` and spawnSync return).
 function expectExit(res, status = 0, stdoutRe = null) {
   if (res.error) throw res.error;
-  const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
+  const output = `${orElse(res.stdout, '')}${orElse(res.stderr, '')}`;
   if (res.signal) throw crash(res.signal, output);
   if (res.status !== status) throw new Error(`exit status ${res.status}, expected ${status}${output ? ': ' + tail(output, 300) : ''}`);
   if (stdoutRe) {
     const re = stdoutRe instanceof RegExp ? stdoutRe : new RegExp(stdoutRe);
-    const so = String(res.stdout ?? '');
+    const so = String(orElse(res.stdout, ''));
     if (!re.test(so)) throw new Error(`stdout ${JSON.stringify(tail(so, 300))} does not match ${re}`);
   }
   return res.stdout;
@@ -150,7 +193,7 @@ function makeHelpers(ctx) {
     requireAddon,
     rawWait,
     SHARE_ENV,
-    fm: { isMain: ctx.isMain, thread: ctx.thread, config: ctx.config, addon, addonError: ctx.addonError ?? null },
+    fm: { isMain: ctx.isMain, thread: ctx.thread, config: ctx.config, addon, addonError: orElse(ctx.addonError, null) },
   };
   return g;
 }
@@ -162,7 +205,7 @@ function installGlobals(helpers) {
 }
 
 // Compile snippets so stack traces name the case file and its lines.
-const DYN_IMPORT = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+const DYN_IMPORT = vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 function scriptOptions(cfg, which) {
   const line = (cfg.lines && cfg.lines[which]) || 1;
   const o = { filename: cfg.file || `<${which}>`, lineOffset: line - 1 };
@@ -250,7 +293,7 @@ function timedWait(sc) {
   const f = sc.trim().split(/\s+/);
   if (f[0] === 'running' || !/^\d+$/.test(f[0])) return false;
   const nr = Number(f[0]);
-  const arg = (k) => BigInt.asIntN(64, BigInt(f[k] ?? '0'));
+  const arg = (k) => BigInt.asIntN(64, BigInt(orElse(f[k], '0')));
   switch (nr) {
     case 35: case 230: return true;                       // nanosleep, clock_nanosleep
     case 202: return arg(4) !== 0n;                        // futex(uaddr, op, val, timeout)
@@ -309,7 +352,7 @@ function proofLine(offsetMs, smp, extra = '') {
 }
 // the harness's main thread (the event loop): state and CPU time of task <pid>
 function mainThreadSample() {
-  return threadSample(process.pid, process.pid) ?? { state: '?', cpuMs: 0, runNs: 0, slices: 0, timed: false };
+  return orElse(threadSample(process.pid, process.pid), { state: '?', cpuMs: 0, runNs: 0, slices: 0, timed: false });
 }
 
 function readProcText(p) {
@@ -358,7 +401,8 @@ function libcInfo() {
     }
   } catch {}
   try {
-    const h = process.report?.getReport?.()?.header;
+    const report = process.report && process.report.getReport ? process.report.getReport() : null; // Node 12: experimental, may be absent
+    const h = report && report.header;
     if (h && h.glibcVersionRuntime) info.self_reported = `glibc ${h.glibcVersionRuntime}`;
   } catch {}
   return info;
@@ -434,7 +478,9 @@ async function loopWorker() {
     runPrelude(cfg);
     fn = cfg.loop && cfg.loop.trim() ? compileBody(cfg, 'loop', 'i, thread') : null;
   } catch (e) {
+    const lacks = missingFeature(e, 'prelude or loop');
     if (e && e.fmSkip) parentPort.postMessage({ type: 'skip', reason: e.fmSkip });
+    else if (lacks) parentPort.postMessage({ type: 'skip', reason: lacks });
     else parentPort.postMessage({ type: 'error', message: `prelude raised in worker ${thread}: ${describeError(e, cfg)}` });
     return;
   }
@@ -463,7 +509,7 @@ async function loopWorker() {
     // a body that raises ends this thread; its first error is kept (pressure.threads[t].error)
     if (counted) Atomics.store(sh, S_INSIDE + thread, 0);
     Atomics.add(sh, S_LOOP_ERR, 1);
-    parentPort.postMessage({ type: 'loop-error', thread, iteration: i - 1, message: describeError(e, cfg) });
+    parentPort.postMessage({ type: 'loop-error', thread, iteration: i - 1, message: describeError(e, cfg), lacks: missingFeature(e, 'loop') });
   }
 }
 
@@ -490,7 +536,7 @@ async function loadWorker() {
   const ops = {
     dns: (cb) => dns.lookup('localhost', { all: true }, cb),
     fs: (cb, n) => (n & 1 ? fs.stat(files[n % files.length], cb) : fs.readFile(files[n % 3], cb)),
-    crypto: (cb) => crypto.pbkdf2('forkmatrix', 'salt', opts.pbkdf2_iterations ?? 20000, 32, 'sha256', cb),
+    crypto: (cb) => crypto.pbkdf2('forkmatrix', 'salt', orElse(opts.pbkdf2_iterations, 20000), 32, 'sha256', cb),
     zlib: (cb) => zlib.gzip(payload, cb),
   };
   const firstDone = {};
@@ -549,7 +595,8 @@ function watchdogWorker() {
   const selfCmdline = cmdline(process.pid);
   // the processes of the running iteration: the harness's descendants in its process group (a detached spawn, e.g.
   // by a loop thread, is a group of its own), minus those there before the fork loop
-  const ownPgid = readProcStat(process.pid)?.pgid ?? null;
+  const ownStat = readProcStat(process.pid);
+  const ownPgid = ownStat ? ownStat.pgid : null;
   const iterProcs = () => descendantsOf(process.pid, baseline).filter((p) => ownPgid == null || p.pgid === ownPgid);
   const ageMs = () => Number(nowNs() - big[B_ITER_START]) / 1e6;
 
@@ -608,7 +655,7 @@ function watchdogWorker() {
       diagDone++;
       // the oldest live process that is not a zombie; none: the harness itself (its main thread's
       // wchan/syscall/stack, gdb of all its threads)
-      const target = kids.find((k) => k.state !== 'Z') ?? descendantsOf(process.pid, baseline).find((k) => k.state !== 'Z');
+      const target = kids.find((k) => k.state !== 'Z') || descendantsOf(process.pid, baseline).find((k) => k.state !== 'Z');
       Object.assign(diag, target ? diagnose(target.pid, gdb) : diagnose(process.pid, gdb, process.pid));
     }
     let killed = 0;
@@ -650,7 +697,7 @@ function watchdogWorker() {
       crash: Atomics.load(sh, S_CRASH), wrong: Atomics.load(sh, S_WRONG),
       elapsed_ms: Number(nowNs() - startLoopNs) / 1e6, child_ms: mirror.child_ms, first_failures: ff,
       libc: mirror.libc, runtime: mirror.runtime, threads_started: mirror.threads_started,
-      pressure: emergencyPressure(), mapped: mirror.mapped ?? undefined, slow: mirror.slow ?? 0,
+      pressure: emergencyPressure(), mapped: orElse(mirror.mapped, undefined), slow: orElse(mirror.slow, 0),
       skipped: null, error: null,
     };
     if (cfg.env_check) res.environ = { ...process.env };
@@ -802,6 +849,7 @@ async function main() {
     }
   } catch (e) {
     if (e && e.fmSkip) result.skipped = e.fmSkip;
+    else if (missingFeature(e, phase)) result.skipped = missingFeature(e, phase);
     else result.error = `${phase} raised: ${describeError(e, cfg)}`;
     return finish();
   }
@@ -811,6 +859,7 @@ async function main() {
     if (cfg.before_fork && cfg.before_fork.trim()) beforeFn = compileBody(cfg, 'before_fork', 'i');
     if (cfg.precondition && cfg.precondition.trim()) preFn = compileBody(cfg, 'precondition', '');
   } catch (e) {
+    if (missingFeature(e, 'snippets')) { result.skipped = missingFeature(e, 'snippets'); return finish(); }
     result.error = `snippet does not compile: ${describeError(e, cfg)}`;
     return finish();
   }
@@ -917,6 +966,12 @@ async function main() {
     }
   };
 
+  // a case this Node cannot run (missingFeature) is a skip: nothing it counted is a verdict
+  let lacksInChild = null;
+  const notHere = (reason) => {
+    Object.assign(result, { forks: 0, ok: 0, hang: 0, crash: 0, wrong: 0, first_failures: [], skipped: reason, error: null });
+    return finish();
+  };
   for (let i = 0; i < maxForks && (i === 0 || elapsed() < maxMs); i++) {
     if (loopErrors.length) break;
     await sleepUs(Math.floor(rng() * (maxDelay + 1)));
@@ -965,12 +1020,15 @@ async function main() {
     }
     if (hang) {
       hangWaiters.delete(i);
-      record({ kind: 'hang', iteration: i, elapsed_ms: at, message: hang.message, signal: null, status: null, diag: hang.diag ?? null });
+      record({ kind: 'hang', iteration: i, elapsed_ms: at, message: hang.message, signal: null, status: null, diag: orElse(hang.diag, null) });
       Atomics.store(sh, S_OWNER, 0);
     } else if ('e' in out) {
       hangWaiters.delete(i);
       const e = out.e;
-      if (e && e.fmSkip) {
+      if (missingFeature(e, 'child')) {
+        lacksInChild = missingFeature(e, 'child');
+        break;
+      } else if (e && e.fmSkip) {
         record({ kind: 'wrong', iteration: i, elapsed_ms: at, message: `skip() called in child: ${e.fmSkip}`, signal: null, status: null });
       } else if (e && e.fmCrash) {
         record({ kind: 'crash', iteration: i, elapsed_ms: at, message: e.message, signal: e.signal, signame: e.signame, status: null });
@@ -1002,6 +1060,7 @@ async function main() {
     }
     await yieldLoop();
   }
+  if (lacksInChild) return notHere(lacksInChild);
   result.elapsed_ms = Math.round(elapsed() * 1000) / 1000;
   const endNs = nowNs();
   result.pressure = {
@@ -1020,6 +1079,7 @@ async function main() {
   };
   const s = lat.sort((a, b) => a - b);
   result.child_ms = { median: median(s), p99: quantile(s, 0.99) };
+  if (loopErrors.length && loopErrors[0].lacks) return notHere(loopErrors[0].lacks);
   if (loopErrors.length) {
     const le = loopErrors[0];
     result.error = `loop raised in worker ${le.thread}${le.iteration != null ? ` at iteration ${le.iteration}` : ''}: ${le.message}`;
