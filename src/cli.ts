@@ -12,6 +12,7 @@ import { run } from './run.ts';
 import { censusSummary } from './census/index.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId, findingsText } from './matrix.ts';
 import { toHTML } from './html.ts';
+import { reproCommand } from './repro/command.ts';
 import { diffMarkdown, diffMatrices } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
@@ -51,6 +52,7 @@ Commands:
   report     build the matrix from TAP streams (results dirs or .tap files)
   gate       the libc CI gate: run under a candidate libc/preload, compare with a baseline, exit 1 on a regression
   diff       what changed between two result sets, or two columns of one
+  repro      a self-contained reproducer of one cell (a C file or a script) with a bug-report header
   provision  install what an environment needs (host: Debian's ruby, gdb ...)
   census     the lock census: every libc-internal lock, what fork() does with it, the cases covering it
   bisect     the first commit of a musl checkout or an interposer repository where a case changed behaviour
@@ -364,6 +366,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   process.stdout.write(
     `\n${outcome.cells.length} cells in ${elapsed()}: ${by('pass')} pass, ${by('fail')} fail, ${by('inconclusive')} inconclusive, ${by('skip')} skip, ${by('error')} error. Results: ${path.relative(process.cwd(), outcome.dir) || '.'}/{*.tap,matrix.json,matrix.md,index.html}\n`,
   );
+  const failing = outcome.cells.filter((c) => c.verdict === 'fail');
+  process.stdout.write(failing.slice(0, 30).map((c) => `repro: ${reproCommand(c)}\n`).join('') + (failing.length > 30 ? `repro: ${failing.length - 30} more failing cells: matrix.json has each one's 'repro' command\n` : ''));
   return 0;
 }
 
@@ -597,7 +601,7 @@ async function cmdBisect(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus , bisect: cmdBisect };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus, repro: (a) => import('./repro/index.ts').then((m) => m.cmdRepro(a, { repo: REPO, cacheDir, usage: (msg) => { throw new UsageError(msg); } })), bisect: cmdBisect };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -9,6 +9,7 @@ import { fmtRate } from './stats.ts';
 import { cellFromEvidence, evidenceOfCell } from './cell.ts';
 import { addEvidence } from './verdict.ts';
 import type { CensusSummary } from './census/index.ts';
+import { reproCommand } from './repro/command.ts';
 import type { CellResult, LibcProof, PromiseLevel, RuntimeName } from './types.ts';
 
 export interface Column {
@@ -126,6 +127,8 @@ export function buildMatrix(cells: CellResult[], sources: string[] = [], problem
     }
     return s;
   });
+  // every failing cell carries the command that writes its standalone reproducer (src/repro)
+  for (const row of Object.values(grid)) for (const [col, c] of Object.entries(row)) if (c.verdict === 'fail') row[col] = Object.assign({}, c, { repro: reproCommand(c) });
   return { generated: new Date().toISOString(), sources, columns: cols, rows: rws, cells: grid, summary, problems };
 }
 
