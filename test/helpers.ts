@@ -51,3 +51,14 @@ export function processesMentioning(marker: string): string[] {
 
 /** This machine's own environment id (e.g. glibc-2.36): tests pin runs to it so provisioned extras don't slow them. */
 export const HOST_ENV = hostEnvironment({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [] }).id;
+
+/**
+ * A cell of a passing case in a test whose subject is the environment, not the pass rule: no failure, and a pass,
+ * or inconclusive only because a loaded machine ran fewer than 300 forks in the case's budget (the pass rule
+ * itself is tested in verdict-logic and proof).
+ */
+export function passedOrShort(cell: CellResult | undefined): { ok: boolean; why: string } {
+  if (!cell) return { ok: false, why: 'no such cell' };
+  const short = cell.verdict === 'inconclusive' && /a pass needs at least 300 forks/.test(cell.reason ?? '');
+  return { ok: cell.failures === 0 && (cell.verdict === 'pass' || short), why: `${cell.verdict}, ${cell.failures} failures in ${cell.forks} forks: ${cell.reason ?? cell.first_failure?.message ?? ''}` };
+}
