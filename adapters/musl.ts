@@ -614,7 +614,8 @@ export async function sourceEnvironment(spec: string, opts: AdapterOptions, log:
   const b = await buildSource(opts.cacheDir, s, log);
   const mp = muslPrefix(b.prefix);
   const local = await localInstall(mp, opts.cacheDir);
-  return makeEnvironment(s.id, { ...local, version: mp.version }, local, opts);
+  // the column names the musl version, not the cache path (the env id names the commit)
+  return makeEnvironment(s.id, { ...local, version: mp.version }, { ...local, prefix: null }, opts);
 }
 
 /** The --libc paths that are musl installs; glibc paths and sources are skipped; anything else is refused. */
