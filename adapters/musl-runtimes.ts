@@ -46,13 +46,12 @@ import { buildAtomically, PrivateApt, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
 import { lockFile, withLock } from '../src/lock.ts';
 import { installedVersions, LOADER, muslAdapter, muslRuntimeCandidates, type MuslInstall } from './musl.ts';
-import { FT_PROVISION_NAMES } from '../provision/python-ft.ts';
 
 export type MuslRuntime = 'python' | 'ruby';
 export const MUSL_RUNTIMES: MuslRuntime[] = ['python', 'ruby'];
 
 /** What `forkmatrix provision NAME` this adapter handles (`libuv`: the source runners/libuv builds). */
-export const MUSL_RUNTIME_PROVISION_NAMES = [...MUSL_RUNTIMES.map((r) => `musl-${r}`), 'libuv', ...FT_PROVISION_NAMES];
+export const MUSL_RUNTIME_PROVISION_NAMES = [...MUSL_RUNTIMES.map((r) => `musl-${r}`), 'libuv'];
 
 /** Bump one when the recipe changes in a way that needs a rebuild of it. */
 export const RECIPE_REVISION: Record<MuslRuntime | 'deps', number> = { deps: 1, python: 2, ruby: 2 };
@@ -867,9 +866,6 @@ export const muslRuntimesAdapter: Adapter = {
   async provision(what, opts, log) {
     if (what.includes(LIBUV_PROVISION_NAME))
       await withLock(lockFile(opts.cacheDir, 'provision-libuv'), 'provisioning the libuv source', log, () => provisionLibuvSource(opts.cacheDir, log));
-    // free-threaded CPython (provision/python-ft-build.ts; imported lazily: it builds on this module)
-    const ft = what.filter((w) => FT_PROVISION_NAMES.includes(w));
-    if (ft.length) await (await import('../provision/python-ft-build.ts')).provisionFtWords(ft, opts, log);
     const wanted = MUSL_RUNTIMES.filter((rt) => what.includes(`musl-${rt}`));
     if (!wanted.length) return;
     if (process.arch !== 'x64') throw new Error(`musl-runtimes: x86_64 only (${LOADER}); this machine is ${process.arch}`);
@@ -888,6 +884,7 @@ export const muslRuntimesAdapter: Adapter = {
     const libuv: AdapterStatus = uv && isFile(path.join(uv.dir, 'include', 'uv.h'))
       ? { id: 'libuv', state: 'available', detail: `libuv1 ${all.length ? all.map((e) => `${e.version} (${e.why})`).join(', ') : uv.version} source in ${path.dirname(path.dirname(uv.dir))} (the libuv runner builds each with each environment's C compiler, needs cmake)${all.length < 2 ? `; npx forkmatrix provision libuv adds the Debian libuv1 closest to Node's bundled ${process.versions.uv}` : ''}` }
       : { id: 'libuv', state: 'provisionable', detail: `the libuv1 sources from Debian ${SUITE} and the one closest to Node's bundled libuv ${process.versions.uv}, for the libuv runner: npx forkmatrix provision libuv` };
+    // free-threaded CPython (provision/python-ft-build.ts, imported lazily: it builds on this module)
     const { ftStatus } = await import('../provision/python-ft-build.ts');
     return [...MUSL_RUNTIMES.map((rt) => buildStatus(opts.cacheDir, rt, tc)), libuv, ftStatus(opts.cacheDir, 'glibc'), ftStatus(opts.cacheDir, 'musl')];
   },

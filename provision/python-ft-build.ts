@@ -17,8 +17,9 @@ import { lockFile, withLock } from '../src/lock.ts';
 import { capture, cleanBaseEnv, runGrouped } from '../src/proc.ts';
 import { isFile, readJson } from '../src/util.ts';
 import type { AdapterOptions } from '../src/types.ts';
+import type { Provisioner } from './provisioner.ts';
 import {
-  configureArgs, ftInfoFile, ftKey, ftKeyHash, ftLink, ftRoot, FT_NAMES, parseFtWord, parseMadison, sourceOrder, staleReason,
+  configureArgs, ftInfoFile, ftKey, ftKeyHash, ftLink, ftRoot, FT_NAMES, FT_VERSIONS, parseFtWord, parseMadison, sourceOrder, staleReason,
   type FtBuildInfo, type FtLibc, type FtToolchain, type FtVersion,
 } from './python-ft.ts';
 
@@ -293,3 +294,20 @@ export function ftStatus(cacheDir: string, libc: FtLibc): { id: string; state: '
     return { id, state: 'available', detail: built.map((i) => `python ${i.version} (${Object.entries(i.key.sources).map(([p, ver]) => `${p} ${ver}`).join(', ')}; ${i.key.toolchain.gcc}, ${libc} ${i.key.toolchain.libc}; built in ${i.build_seconds} s)`).join('; ') };
   return { id, state: 'provisionable', detail: `free-threaded CPython (--disable-gil) from Debian's python3.14/python3.13 sources on ${libc} (tens of minutes on 2 loaded cores): npx forkmatrix provision ${id}` };
 }
+
+/** `python-ft`, `python-ft@3.13` (glibc) and `musl-python-ft`, `musl-python-ft@3.14` (musl): one provisioner per libc. */
+function ftProvisioner(libc: FtLibc): Provisioner {
+  const name = FT_NAMES[libc];
+  return {
+    name: `${name}@`,
+    needs: `a Debian mirror (apt-get source), gcc, make, dpkg-source${libc === 'musl' ? ', the musl toolchain (provisioned first when absent)' : ''}`,
+    writes: `python-ft/${libc}/<minor>t (a link to builds/<minor>t-<key>/), python-ft/${libc}/<minor>t.json, python-ft/sources/`,
+    accepts: (word) => word === name || word.startsWith(`${name}@`),
+    check: (word) => (parseFtWord(word) ? null : `provision ${word}: no such free-threaded CPython; use ${name} (the newest whose Debian source the mirror has) or ${FT_VERSIONS.map((v) => `${name}@${v.minor}`).join(', ')}`),
+    async provision(words, opts, log) {
+      await provisionFtWords(words, { cacheDir: opts.cacheDir, extraRuntimes: [], preload: [], libc: [] }, log);
+    },
+  };
+}
+
+export const pythonFtProvisioners: Provisioner[] = [ftProvisioner('glibc'), ftProvisioner('musl')];

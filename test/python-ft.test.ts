@@ -9,7 +9,7 @@ import {
   type FtToolchain,
 } from '../provision/python-ft.ts';
 import { ftCandidates, pythonFtSource } from '../src/runtimes/python-ft.ts';
-import { MUSL_RUNTIME_PROVISION_NAMES } from '../adapters/musl-runtimes.ts';
+import { pythonFtProvisioners } from '../provision/python-ft-build.ts';
 import { tmp } from './helpers.ts';
 
 t.test('provision words: python-ft tries the newest first, @3.13 builds exactly that one', async (t) => {
@@ -20,8 +20,13 @@ t.test('provision words: python-ft tries the newest first, @3.13 builds exactly 
   t.equal(parseFtWord('musl-python'), null, 'not ours');
   for (const w of ['python-ft', 'musl-python-ft', 'python-ft@3.14', 'musl-python-ft@3.13']) {
     t.ok(FT_PROVISION_NAMES.includes(w), w);
-    t.ok(MUSL_RUNTIME_PROVISION_NAMES.includes(w), `${w} reaches forkmatrix provision`);
+    const p = pythonFtProvisioners.filter((x) => x.accepts(w));
+    t.equal(p.length, 1, `${w}: one provisioner takes it`);
+    t.equal(p[0].check(w), null);
   }
+  const glibc = pythonFtProvisioners.find((x) => x.accepts('python-ft'))!;
+  t.notOk(glibc.accepts('musl-python-ft'), 'python-ft does not take the musl words');
+  t.match(glibc.check('python-ft@3.12'), /^provision python-ft@3\.12: no such free-threaded CPython; use python-ft .* python-ft@3\.14, python-ft@3\.13$/, 'one line naming the word and the fix');
 });
 
 // `apt-cache madison python3.14 python3.13` on this machine's private lists (2026-11-30): sid lists two 3.14 versions
