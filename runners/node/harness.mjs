@@ -5,13 +5,14 @@
 // result. `loop` runs in `threads` worker_threads. A watchdog worker decides hangs (the main thread may
 // be blocked inside uv_spawn or spawnSync, so it cannot time itself out), diagnoses the live child
 // processes and SIGKILLs them. Stdlib only.
-import { Worker, isMainThread, workerData, parentPort, receiveMessageOnPort, MessageChannel, SHARE_ENV } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import vm from 'node:vm';
-import { spawnSync } from 'node:child_process';
+import { Worker, isMainThread, workerData, parentPort, receiveMessageOnPort, MessageChannel, SHARE_ENV } from 'worker_threads';
+import { createRequire } from 'module';
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import vm from 'vm';
+import { spawnSync } from 'child_process';
+// built-in modules without the node: prefix: import knows it from Node 12.20 and 14.13.1 only (the harness runs on 12.17+)
 
 const require = createRequire(import.meta.url);
 
@@ -525,9 +526,9 @@ function pressureHelpers(sh, cfg) {
 async function loadWorker() {
   const { opts, sab } = workerData;
   const sh = new Int32Array(sab);
-  const dns = require('node:dns');
-  const zlib = require('node:zlib');
-  const crypto = require('node:crypto');
+  const dns = require('dns');
+  const zlib = require('zlib');
+  const crypto = require('crypto');
   const payload = Buffer.alloc(64 * 1024);
   for (let k = 0; k < payload.length; k++) payload[k] = (k * 2654435761) >>> 24;
   const files = ['/etc/hosts', '/etc/passwd', '/proc/self/status', process.execPath];
