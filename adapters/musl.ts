@@ -37,6 +37,7 @@ import type {
 import { buildAtomically, debVersion, PrivateApt, unpackDeb, type DebianSuite } from './apt.ts';
 import { which } from './host.ts';
 import { lockFile, withLock } from '../src/lock.ts';
+import { ftCandidates } from '../src/runtimes/python-ft.ts';
 import { parseQuery } from '../src/runtimes/spec.ts';
 import { findOf, RUNTIME_SPECS, specOf } from '../src/runtimes/specs.ts';
 import { buildSource, cachedBuild, recordedFailure, resolveSource } from '../src/libc-src/build.ts';
@@ -563,7 +564,9 @@ function muslRuntimes(m: MuslInstall, opts: AdapterOptions): { runtimes: Runtime
     const given = opts.extraRuntimes.filter((x) => x.runtime === rt);
     const extra = given.filter((x) => isMuslInterp(elfInterpreter(x.path))).map((x) => x.path);
     const built = muslRuntimeCandidates(opts.cacheDir, rt);
-    const found = [...extra, ...built.filter(isFile).slice(0, 1)];
+    // free-threaded CPython builds for musl (provision musl-python-ft) beside musl-python
+    const ft = rt === 'python' ? ftCandidates(opts.cacheDir, 'musl').map((c) => c.path) : [];
+    const found = [...extra, ...built.filter(isFile).slice(0, 1), ...ft];
     if (!found.length) {
       const notMusl = given.map((x) => `${x.path} is ${elfInterpreter(x.path) ? `linked for ${elfInterpreter(x.path)}` : 'not an ELF program'}`);
       const how = built.length ? `npx forkmatrix provision musl-${rt}` : `pass --runtime ${rt}=PATH of a musl-linked ${rt}`;

@@ -13,7 +13,7 @@ import { censusSummary } from './census/index.ts';
 import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, columnId, findingsText } from './matrix.ts';
 import { toHTML } from './html.ts';
 import { reproCommand } from './repro/command.ts';
-import { diffMarkdown, diffMatrices } from './diff.ts';
+import { diffMarkdown, diffMatrices, pairColumns } from './diff.ts';
 import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
 import { identifyRuntime } from '../adapters/host.ts';
@@ -131,8 +131,10 @@ A lock fork() neither takes nor resets that a public function reaches needs a ca
 
 OLD and NEW are results directories (or .tap files). Without columns, every column present in both is compared;
 with --from/--to (column ids as the matrix prints them, e.g. 'glibc-2.36 · gcc 12.2.0'; a prefix is enough), one
-column of OLD with one of NEW: the same directory twice compares two environments of one run. Prints the cells that
-broke, were fixed, changed kind, appeared or vanished, as Markdown.`,
+column of OLD with one of NEW: the same directory twice compares two environments of one run. A runtime version
+(--from python-3.11.7 --to python-3.13.1; python-3.14.0t is free-threaded) compares those versions' columns in
+every environment that has both. Prints the cells that broke, were fixed, changed kind, appeared or vanished, as
+Markdown.`,
   report: `Usage: forkmatrix report [--out DIR] PATH...
 
 Reads TAP streams (directories are searched for *.tap) from any number of runs or machines, merges identical
@@ -573,17 +575,15 @@ async function cmdDiff(argv: string[]): Promise<number> {
   if (!!v.from !== !!v.to) throw new UsageError('--from and --to go together');
   const sides = [await resultStreams('diff', [positionals[0]]), await resultStreams('diff', [positionals[1]])];
   const [a, b] = await Promise.all(sides.map((files) => matrixFromTap(files).catch((e: Error) => { throw new UsageError(`diff: ${e.message}`); })));
-  let cols: { from: string; to: string } | undefined;
+  let cols: [string, string][] | undefined;
   if (v.from && v.to) {
-    const pick = (m: typeof a, want: string, flag: string) => {
-      const hits = m.columns.filter((c) => c.id === want || c.id.startsWith(want));
-      if (hits.length !== 1) throw new UsageError(`--${flag} ${want}: ${hits.length ? 'matches ' + hits.map((c) => c.id).join(', ') : 'no such column'}; columns: ${m.columns.map((c) => c.id).join(', ')}`);
-      return hits[0].id;
-    };
-    cols = { from: pick(a, v.from, 'from'), to: pick(b, v.to, 'to') };
+    // column ids, or runtime versions (python-3.11.7): then each environment with both versions gives a pair
+    const p = pairColumns(a, b, v.from, v.to);
+    if ('error' in p) throw new UsageError(p.error);
+    cols = p;
   }
   const rows = diffMatrices(a, b, cols);
-  process.stdout.write(diffMarkdown(rows, cols?.from ?? positionals[0], cols?.to ?? positionals[1]));
+  process.stdout.write(diffMarkdown(rows, v.from ?? positionals[0], v.to ?? positionals[1]));
   return 0;
 }
 

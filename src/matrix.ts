@@ -10,7 +10,7 @@ import { cellFromEvidence, evidenceOfCell } from './cell.ts';
 import { addEvidence } from './verdict.ts';
 import type { CensusSummary } from './census/index.ts';
 import { reproCommand } from './repro/command.ts';
-import type { CellResult, LibcProof, PromiseLevel, RuntimeName } from './types.ts';
+import { RUNTIMES, type CellResult, type LibcProof, type PromiseLevel, type RuntimeName } from './types.ts';
 
 export interface Column {
   id: string; // env · runtime version
@@ -59,7 +59,8 @@ export interface Matrix {
   census?: CensusSummary | null;
 }
 
-const RT_ORDER: RuntimeName[] = ['libc', 'python', 'ruby', 'node', 'libuv'];
+/** The runtimes in matrix order (each spec's `order`, runners/<rt>/index.ts). */
+const RT_ORDER: readonly RuntimeName[] = RUNTIMES;
 
 export function columnId(c: Pick<CellResult, 'env' | 'runtime' | 'runtime_version'>): string {
   return c.runtime === 'libc' ? `${c.env} · ${c.runtime_version}` : `${c.env} · ${c.runtime} ${c.runtime_version}`;

@@ -7,7 +7,9 @@ import { compareVersions } from '../util.ts';
 import type { FoundRuntime, MissingRuntime, RuntimeInstance } from '../types.ts';
 import { asdfSource, miseSource } from './asdf.ts';
 import { fnmSource, nvmSource, voltaSource } from './nvm.ts';
+import { nodeDistSource } from './node-dist.ts';
 import { pathSource } from './path.ts';
+import { pythonFtSource } from './python-ft.ts';
 import { pyenvSource } from './pyenv.ts';
 import { rbenvSource, rvmSource } from './rbenv.ts';
 import { uvSource } from './uv.ts';
@@ -26,6 +28,8 @@ export const sources = (): RuntimeSource[] => [
   nvmSource,
   fnmSource,
   voltaSource,
+  nodeDistSource, // official Node builds in the cache (provision node@N); glibc environments only
+  pythonFtSource, // free-threaded CPython built into the cache (provision python-ft); glibc environments only
 ];
 
 export type Identify = (runtime: FoundRuntime, exe: string) => RuntimeInstance | { reason: string };
