@@ -43,7 +43,7 @@ export function stepBudget(failures: number, forks: number, miss = MISS): Budget
   const capped = raw > MAX_FORKS ? ` (capped at ${MAX_FORKS}: the chance of a miss is ${(m * 100).toPrecision(2)}%, above ${miss * 100}%)` : '';
   return {
     forks: n, processes, rate: p, miss: m,
-    why: `the failing end failed ${failures} of ${forks} forks (95% lower bound ${(p * 100).toPrecision(3)}%): ${n} forks over ${processes} fresh processes leave a commit failing that often a ${(m * 100).toPrecision(2)}% chance of showing no failure${capped}`,
+    why: `the failing end failed ${failures} of ${forks} forks (95% lower bound ${(p * 100).toPrecision(3)}%): ${n} forks over ${processes} fresh processes leave a commit failing that often a ${(m * 100).toPrecision(3)}% chance of showing no failure${raw <= MAX_FORKS ? ` (< ${miss * 100}%)` : ''}${capped}`,
   };
 }
 

@@ -100,3 +100,22 @@ t.test('--libc sources: git:PATH@REV and what a tree is', async (t) => {
   t.equal(treeKind(d), 'none');
   t.equal(treeKind(path.join(d, 'nope')), 'none');
 });
+
+t.test('pruneStaleDeps: an object depending on a file this commit lacks is rebuilt; phony header rules go', async (t) => {
+  const { pruneStaleDeps } = await import('../src/libc-src/build.ts');
+  const src = tmp();
+  mkdirSync(path.join(src, 'obj/src/a'), { recursive: true });
+  mkdirSync(path.join(src, 'src/a'), { recursive: true });
+  writeFileSync(path.join(src, 'src/a/x.c'), '');
+  writeFileSync(path.join(src, 'src/a/here.h'), '');
+  writeFileSync(path.join(src, 'obj/src/a/x.lo'), '');
+  writeFileSync(path.join(src, 'obj/src/a/x.d'), 'obj/src/a/x.lo: src/a/x.c \\\n src/a/here.h\nsrc/a/here.h:\n');
+  writeFileSync(path.join(src, 'obj/src/a/y.lo'), '');
+  writeFileSync(path.join(src, 'obj/src/a/y.d'), 'obj/src/a/y.lo: src/a/y.c src/a/gone.h\n');
+  t.equal(pruneStaleDeps(src), 1);
+  const { existsSync, readFileSync } = await import('node:fs');
+  t.notOk(existsSync(path.join(src, 'obj/src/a/y.lo')), 'stale object removed');
+  t.notOk(existsSync(path.join(src, 'obj/src/a/y.d')));
+  t.ok(existsSync(path.join(src, 'obj/src/a/x.lo')), 'the rest kept');
+  t.equal(readFileSync(path.join(src, 'obj/src/a/x.d'), 'utf8'), 'obj/src/a/x.lo: src/a/x.c   src/a/here.h\n', 'only the object rule is left');
+});

@@ -70,3 +70,19 @@ t.test('a tree that does not build: the compiler\'s last lines, exit 2, nothing 
   t.equal(asTree.status, 2);
   t.match(asTree.stderr, /does not build/);
 });
+
+t.test('--env musl-X.Y.Z from a checkout: a release that does not build is left out with its reason; no tag or no checkout: exit 2', async (t) => {
+  const repo = fakeMusl();
+  git(repo, ['tag', 'v1.2.9']);
+  const c = 'libc/malloc/free-a-block-another-thread-allocated';
+  const out = tmp();
+  const r = fm(['run', '--libc-git', repo, '--env', 'musl-1.2.9', '--case', c, '--out', out]);
+  t.equal(r.status, 0, 'the run goes on');
+  t.match(r.stderr, /environment musl-1\.2\.9\+git\.\w+: does not build: .*\.\/configure failed: .*error: fake tree/);
+  const tag = fm(['run', '--libc-git', repo, '--env', 'musl-1.2.7', '--case', c, '--out', out]);
+  t.equal(tag.status, 2);
+  t.match(tag.stderr, /--env musl-1\.2\.7: the musl checkout \S+@v1\.2\.7: no such commit, tag or branch/);
+  const none = fm(['run', '--env', 'musl-1.1.24', '--case', c, '--out', out]);
+  t.equal(none.status, 2);
+  t.match(none.stderr, /--env musl-1\.1\.24: not provisioned here; .* give --libc-git PATH or set FORKMATRIX_MUSL_GIT/);
+});

@@ -118,7 +118,8 @@ export function lastLines(text: string, n = 4): string {
 
 /**
  * configure, make -j2, make install of the musl tree `src` for the prefix `final`, the files landing in `tmp`
- * (renamed to `final` by the caller). Returns the banner the built libc printed. Shared with musl-debug.ts.
+ * (renamed to `final` by the caller). Returns the banner the built libc printed. For trees without a commit
+ * (a content-hashed tree, a .dsc); commits go through workTreeBuild.
  */
 export async function makeInstall(src: string, tmp: string, final: string, o: { cflags: string; label: string; logFile: string; noStatic?: boolean }): Promise<string> {
   const env = cleanBaseEnv();
@@ -187,7 +188,8 @@ async function workTreeBuild(cacheDir: string, s: MuslSource, tmp: string, log: 
     r = git(['checkout', '--quiet', '-f', '--detach', s.commit!]);
     if (r.code !== 0) throw new SourceError(`git checkout ${s.commit!.slice(0, 12)} in ${src} failed: ${lastLines(r.stderr)}`);
     git(['clean', '-fdxq', '-e', '/obj', '-e', '/lib', '-e', '/config.mak']);
-    const cflags = `${SRC_CFLAGS} -MMD -MP -ffile-prefix-map=${src}=musl`;
+    // -MMD without -MP: -MP's phony header targets make musl's install rules pick a header this commit deleted
+    const cflags = `${SRC_CFLAGS} -MMD -ffile-prefix-map=${src}=musl`;
     const stamp = `${createHash('sha256').update(readFileSync(path.join(src, 'configure'))).digest('hex')} ${cflags}`;
     const stampFile = path.join(work, 'configured');
     const logFile = path.join(tmp, 'build.log');
@@ -198,6 +200,7 @@ async function workTreeBuild(cacheDir: string, s: MuslSource, tmp: string, log: 
       writeFileSync(stampFile, stamp);
     }
     rmSync(path.join(src, 'obj', 'src', 'internal', 'version.h'), { force: true }); // git describe of this commit
+    pruneStaleDeps(src);
     rmSync(path.join(src, 'lib'), { recursive: true, force: true }); // relinked from the objects
     const steps: [string, string[]][] = [['nice', ['-n', '10', 'make', '-j2']], ['make', ['install', `DESTDIR=${path.join(tmp, '.dest')}`]]];
     for (const [cmd, args] of steps) {
@@ -219,6 +222,36 @@ async function workTreeBuild(cacheDir: string, s: MuslSource, tmp: string, log: 
     const b = capture(path.join(tmp, 'lib', 'libc.so'), [], { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 10_000 });
     return (b.stdout + b.stderr).trim();
   });
+}
+
+/**
+ * An object whose recorded dependencies name a file this commit does not have (a header deleted or moved) is
+ * removed with its .d, so make rebuilds it instead of failing on the missing file. Returns how many.
+ */
+export function pruneStaleDeps(src: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.d')) {
+        const all = readFileSync(p, 'utf8').replace(/\\\n/g, ' ').split('\n');
+        const text = all[0];
+        // only the object's own rule: phony header targets (gcc -MP) would mislead make's install rules
+        if (all.slice(1).some((l) => l.trim())) writeFileSync(p, text + '\n');
+        const colon = text.indexOf(': ');
+        const target = text.slice(0, colon).trim();
+        const deps = text.slice(colon + 2).split(/\s+/).filter(Boolean);
+        if (colon < 0 || deps.some((f) => !existsSync(path.resolve(src, f)))) {
+          rmSync(p, { force: true });
+          if (target) rmSync(path.resolve(src, target), { force: true });
+          n++;
+        }
+      }
+    }
+  };
+  if (isDir(path.join(src, 'obj'))) walk(path.join(src, 'obj'));
+  return n;
 }
 
 /**
