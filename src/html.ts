@@ -1,70 +1,33 @@
 // The static matrix page: one HTML file, readable without JavaScript (each cell's detail is a <details>), filterable
-// with it. Colour says the verdict and, for failures, the promise level: a broken guarantee is not the same red as a
-// portability hazard where POSIX promises nothing.
+// with it. It opens on the answer: per runtime a grid of environments by case family, each row with its score, and
+// what changed since the last publication (src/page/); then the findings, then the full table. Colour says the
+// verdict and, for failures, the promise level: a broken guarantee is not the same red as a portability hazard
+// where POSIX promises nothing.
 
-import { backtraceSummary, cellLabel, columnId, findings, summaryLine, type Matrix } from './matrix.ts';
-import type { CellResult } from './types.ts';
+import { cellLabel, columnId, summaryLine, type Matrix } from './matrix.ts';
 import { censusHtml } from './census/render.ts';
+import { esc, linkify, slug } from './page/esc.ts';
+import { cellClass, GRID_CSS, gridHTML, libcLabel, runtimeVersion, scoreText } from './page/grid.ts';
+import { changesHTML, CHANGES_CSS } from './page/changes.ts';
+import { findingGroups, rateText } from './page/findings.ts';
+import { detail } from './page/detail.ts';
 
-const esc = (s: unknown) =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export { cellClass };
 
-const linkify = (s: string) => esc(s).replace(/https?:\/\/[^\s<)"]+/g, (u) => `<a href="${u}">${u}</a>`);
+const cellId = (caseKey: string, column: string) => `cell-${slug(caseKey)}--${slug(column)}`;
 
-export function cellClass(c: CellResult): string {
-  if (c.verdict === 'fail') return c.known ? 'known' : c.found ? 'found' : `fail-${c.level}`;
-  return c.verdict;
-}
-
-const slug = (s: string) => s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
-
-function detail(c: CellResult): string {
-  const f = c.first_failure;
-  const rows: [string, string][] = [
-    ['verdict', `${c.verdict}${c.kind ? ` (${c.kind})` : ''}${c.known ? ` — known${c.known.fixed_in ? `, fixed in ${esc(c.known.fixed_in)}` : ''}: ${linkify(c.known.cite)}` : ''}${c.found ? ` — <strong>found here</strong> (no upstream report yet): ${esc(c.found.measured)}${c.found.report ? ` <a href="../../${esc(c.found.report)}">report</a>` : ''}` : ''}`],
-    ['promise level', esc(c.level)],
-  ];
-  if (c.verdict === 'skip' || c.verdict === 'error' || c.verdict === 'inconclusive') rows.push(['reason', `<pre>${esc(c.reason)}</pre>`]);
-  if (c.verdict !== 'skip' && c.verdict !== 'error') {
-    rows.push(['forks', `${c.forks} (ok ${c.counts.ok}, hang ${c.counts.hang}, crash ${c.counts.crash}, wrong ${c.counts.wrong})`]);
-    rows.push(['failure rate', `${(c.rate * 100).toPrecision(3)}% (95% interval ${(c.interval[0] * 100).toPrecision(2)}%–${(c.interval[1] * 100).toPrecision(2)}%)`]);
-    if (c.missable != null) rows.push(['could have missed', `rates above ${(c.missable * 100).toPrecision(2)}% are excluded at 95% (rule of three)`]);
-    if (c.processes) rows.push(['processes', `${c.processes} fresh harness process${c.processes === 1 ? '' : 'es'}`]);
-    if (c.pressure?.threads) {
-      const p = c.pressure;
-      const inside = p.forks_sampled ? ` · at ${p.forks_inside} of ${p.forks_sampled} forks (${Math.round((100 * p.forks_inside) / p.forks_sampled)}%) a thread was inside its loop body` : '';
-      rows.push(['pressure', esc(`${p.threads} threads, ${p.iterations.reduce((a, b) => a + b, 0)} loop iterations in ${Math.round(p.window_ms)} ms; slowest thread ${p.min_rate != null ? Math.round(p.min_rate) : '?'}/s${inside}`)]);
-    }
-    if (c.slow) rows.push(['slow children', `${c.slow} outlived the timeout while still running, then finished (not hangs)`]);
-    if (c.child_ms?.median != null) rows.push(['child latency', `median ${c.child_ms.median.toFixed(2)} ms, p99 ${c.child_ms.p99?.toFixed(2)} ms`]);
-  }
-  rows.push(['libc', c.libc ? esc(`${c.libc.name} ${c.libc.version} — ${c.libc.path}`) : 'not proved']);
-  rows.push(['runtime', esc(`${c.runtime} ${c.runtime_version} (${c.runtime_executable})`)]);
-  if (c.budget?.forks) rows.push(['budget', esc(`${c.budget.forks} forks or ${+c.budget.seconds.toFixed(1)} s${c.rounds && c.rounds.length > 1 ? `, in ${c.rounds.length} slices (seeds ${c.rounds.map((r) => r.seed).join(', ')})` : ''}`)]);
-  rows.push(['seed', esc(c.seed)]);
-  rows.push(['reproduce', `<code>${esc(c.replay)}</code>`]);
-  if (f) {
-    rows.push(['first failure', `${esc(f.kind)} at fork ${esc(f.iteration)}${f.signame ? ` (${esc(f.signame)})` : ''}<pre>${esc(f.message)}</pre>`]);
-    const bt = backtraceSummary(c);
-    if (bt) rows.push(['stuck in', `<code>${esc(bt)}</code>`]);
-    for (const [k, v] of Object.entries(f.diag ?? {})) if (v) rows.push([k, `<pre>${esc(v)}</pre>`]);
-  }
-  if (c.reruns?.length) rows.push(['harness re-runs', `<pre>${esc(c.reruns.join('\n'))}</pre>`]);
-  rows.push(['environment', `<pre>${esc(Object.entries(c.clean_env ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'))}</pre>`]);
-  return `<table class="d">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>`;
-}
-
-/** The page opens with what forkmatrix found that no upstream source reports yet. */
+/** Every failure found here with no upstream report, grouped by where its cause lives (src/page/findings.ts). */
 function findingsHTML(m: Matrix): string {
-  const fs = findings(m);
-  if (!fs.length) return '';
-  const items = fs.map(([key, cells]) => {
-    const f = cells[0].found!;
-    const seen = cells.map((c) => `<a href="#cell-${slug(key)}--${slug(columnId(c))}">${esc(columnId(c))}</a> ${esc(`${c.kind} ${c.failures}/${c.forks}`)}`).join('; ');
-    const bt = backtraceSummary(cells[0]);
-    return `<li><strong>${esc(key)}</strong>: ${esc(f.measured)}${f.report ? ` (<a href="../../${esc(f.report)}">report</a>)` : ''}<br>seen: ${seen}${bt ? `<br>stuck in: <code>${esc(bt)}</code>` : ''}<br>replay: <code>${esc(cells[0].replay)}</code></li>`;
-  });
-  return `<h2 id="findings">Findings: found here, no upstream report yet</h2><ul class="findings">${items.join('')}</ul>`;
+  const gs = findingGroups(m);
+  if (!gs.length) return '';
+  const item = (f: ReturnType<typeof findingGroups>[number]['findings'][number]) => {
+    const seen = f.affected.map((c) => `<a href="#${cellId(f.key, columnId(c))}">${esc(columnId(c))}</a> ${esc(rateText(c))}`).join('; ');
+    const clean = [...new Set(f.unaffected.map(columnId))].map(esc).join('; ');
+    return `<li><strong>${esc(f.key)}</strong>: ${esc(f.measured)}${f.report ? ` (<a href="../../${esc(f.report)}">report</a>)` : ''}<br>affected: ${seen}${clean ? `<br>not affected: ${clean}` : ''}${f.backtrace ? `<br>stuck in: <code>${esc(f.backtrace)}</code>` : ''}<br>reproduce: <code class="repro">${esc(f.repro)}</code></li>`;
+  };
+  const groups = gs.map((g) => `<h3>In ${esc(g.where)}</h3><ul class="findings">${g.findings.map(item).join('')}</ul>`);
+  const n = gs.reduce((k, g) => k + g.findings.length, 0);
+  return `<section id="findings"><h2>Findings: ${n} found here, no upstream report yet</h2>${groups.join('')}</section>`;
 }
 
 export function toHTML(m: Matrix, title = 'forkmatrix: the child of a multithreaded fork()'): string {
@@ -74,14 +37,25 @@ export function toHTML(m: Matrix, title = 'forkmatrix: the child of a multithrea
   for (const rt of runtimes) {
     const cols = m.columns.filter((c) => c.runtime === rt);
     const rows = m.rows.filter((r) => r.runtime === rt);
-    body += `<section class="rt" data-runtime="${esc(rt)}"><h2 id="${rt}">${esc(rt)}</h2><table class="m"><thead><tr><th>case</th>${cols
-      .map((c) => `<th data-env="${esc(c.env)}" title="${esc(c.libc ? `${c.libc.name} ${c.libc.version} ${c.libc.path}` : '')}">${esc(c.id)}</th>`)
-      .join('')}</tr></thead><tbody>`;
+    const score = new Map(m.summary.map((x) => [x.column, x]));
+    const th = (c: Matrix['columns'][number]) =>
+      `<th data-env="${esc(c.env)}" title="${esc(`${c.id}${c.libc ? ` — ${c.libc.name} ${c.libc.version} ${c.libc.path}` : ''}`)}">${esc(rt === 'libc' ? c.id : libcLabel(c))}${score.get(c.id) ? `<div class="sc">${esc(scoreText(score.get(c.id)!))}</div>` : ''}</th>`;
+    // columns come grouped by runtime version, then libc (src/matrix.ts): one header over each version's columns
+    const groups: { v: string; n: number }[] = [];
+    for (const c of cols) {
+      const v = `${rt} ${c.runtime_version === 'missing' ? 'missing' : runtimeVersion(c)}`;
+      if (groups.at(-1)?.v === v) groups.at(-1)!.n++;
+      else groups.push({ v, n: 1 });
+    }
+    const head = rt === 'libc'
+      ? `<tr><th>case</th>${cols.map(th).join('')}</tr>`
+      : `<tr><th rowspan="2">case</th>${groups.map((g) => `<th class="grp" colspan="${g.n}">${esc(g.v)}</th>`).join('')}</tr><tr class="sub">${cols.map(th).join('')}</tr>`;
+    body += `<section class="rt" data-runtime="${esc(rt)}"><h2 id="${rt}">${esc(rt)}</h2><table class="m"><thead>${head}</thead><tbody>`;
     let family = '';
     for (const r of rows) {
       if (r.family !== family) {
         family = r.family;
-        body += `<tr class="fam"><th colspan="${cols.length + 1}">${esc(rt)}/${esc(family)}</th></tr>`;
+        body += `<tr class="fam" id="fam-${slug(`${rt}/${family}`)}"><th colspan="${cols.length + 1}">${esc(rt)}/${esc(family)}</th></tr>`;
       }
       const verdicts = cols.map((col) => m.cells[r.key]?.[col.id]?.verdict ?? '').join(' ');
       body += `<tr class="case" data-verdicts="${esc(verdicts)}"><th class="name"><details><summary>${esc(r.id)} <span class="lvl lvl-${r.level}">${esc(r.level)}</span></summary><p>${esc(r.title)}</p><ul>${r.cite
@@ -93,7 +67,7 @@ export function toHTML(m: Matrix, title = 'forkmatrix: the child of a multithrea
           body += `<td class="none" data-env="${esc(col.env)}"></td>`;
           continue;
         }
-        const id = `cell-${slug(r.key)}--${slug(col.id)}`;
+        const id = cellId(r.key, col.id);
         body += `<td id="${id}" class="${cellClass(c)}" data-env="${esc(col.env)}" data-verdict="${c.verdict}"><details><summary>${esc(cellLabel(c))}</summary><a class="perma" href="#${id}">permalink</a>${detail(c)}</details></td>`;
       }
       body += '</tr>';
@@ -109,10 +83,10 @@ export function toHTML(m: Matrix, title = 'forkmatrix: the child of a multithrea
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#111}
 table.m{border-collapse:collapse;margin-bottom:2em}
 .m th,.m td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
-.m thead th{position:sticky;top:0;background:#f4f4f4;font-size:12px}
+.m thead th{position:sticky;top:0;background:#f4f4f4;font-size:12px} .m thead tr.sub th{top:1.6em} .m th.grp{text-align:center} .m .sc{font-weight:400;color:#333;font-size:11px}
 tr.fam th{background:#eef;font-weight:600}
 td.pass,.legend .pass{background:#d9f2d9} td summary{white-space:nowrap} th.name summary{white-space:nowrap} td.fail-guaranteed{background:#e53935;color:#fff} td.fail-libc{background:#fb8c00;color:#111}
-td.fail-none{background:#cfd8e3} td.known{background:#fff3b0} td.found{background:#80deea} td.inconclusive{background:#fafafa;color:#777;font-style:italic} td.skip{background:#f2f2f2;color:#666} td.error{background:#d1b3ff}
+td.fail-tested{background:#e53935;color:#fff} td.fail-none{background:#cfd8e3} td.known{background:#fff3b0} td.found{background:#80deea} td.inconclusive{background:#fafafa;color:#777;font-style:italic} td.skip{background:#f2f2f2;color:#666} td.error{background:#d1b3ff}
 td details[open]{background:#fff;color:#111;position:relative;z-index:2;min-width:32em;box-shadow:0 2px 8px #0004;padding:4px}
 pre{white-space:pre-wrap;max-height:24em;overflow:auto;background:#f7f7f7;padding:4px;margin:2px 0;font-size:12px}
 table.d th{text-align:right;padding-right:8px;white-space:nowrap;vertical-align:top} .lvl{font-size:11px;padding:0 4px;border-radius:3px;background:#eee}
@@ -120,10 +94,14 @@ table.d th{text-align:right;padding-right:8px;white-space:nowrap;vertical-align:
 .legend span{display:inline-block;padding:1px 6px;margin-right:4px;border:1px solid #ccc}
 .filters{margin:1em 0} .filters label{margin-right:1em} summary{cursor:pointer} :target{outline:3px solid #1565c0}
 .perma{font-size:11px;float:right}
+h1{font-size:22px;margin:0 0 4px} .lede{margin:0 0 6px} .legend{margin:0 0 10px;font-size:12px}
+${GRID_CSS}${CHANGES_CSS}
 </style></head><body>
 <h1>${esc(title)}</h1>
-<p>Each cell is one case (row) under one environment and runtime (column): what the child of a multithreaded parent could do after <code>fork()</code>, counted over many real forks. Generated ${esc(m.generated)} from ${m.sources.length} TAP stream(s).</p>
-<p class="legend"><span class="pass">pass</span><span class="fail-guaranteed" style="background:#e53935;color:#fff">broken guarantee</span><span style="background:#fb8c00">fails (libc-dependent promise)</span><span style="background:#fff3b0">known failure (upstream source)</span><span style="background:#80deea">found here (no upstream report yet)</span><span style="background:#fafafa;font-style:italic">inconclusive</span><span style="background:#cfd8e3">recorded, no promise</span><span style="background:#f2f2f2">skipped here</span><span style="background:#d1b3ff">case/harness error</span> — cells read <em>kind failures/forks</em>.</p>
+<p class="lede">What the child of a multithreaded parent can do after <code>fork()</code>, counted over many real forks: per runtime, each environment (row) by case family (column), the square coloured by the most serious verdict among the family's cases (hover for each case and its rate; click for its rows in the table below). Generated ${esc(m.generated)} from ${m.sources.length} TAP stream(s).</p>
+<p class="legend"><span style="background:#7bc96f">pass</span><span style="background:#e53935;color:#fff">broken guarantee</span><span style="background:#fb8c00">fails (libc-dependent promise)</span><span style="background:#fdd835">known failure (upstream source)</span><span style="background:#26c6da">found here (no upstream report yet)</span><span style="background:#eee;font-style:italic">inconclusive</span><span style="background:#cfd8e3">recorded, no promise</span><span style="background:#fafafa">skipped here</span><span style="background:#b388ff">case/harness error</span> — table cells read <em>kind failures/forks</em>; a square's number counts its failing cases.</p>
+${gridHTML(m, runtimes)}
+${changesHTML(m.changes, esc, cellId)}
 ${findingsHTML(m)}
 <h2>Summary</h2>${summary}
 <form class="filters" onsubmit="return false"><label>runtime <select id="f-rt"><option value="">all</option>${opts(runtimes)}</select></label><label>environment <select id="f-env"><option value="">all</option>${opts(libcs)}</select></label><label>verdict <select id="f-v"><option value="">all</option>${opts(['fail', 'pass', 'inconclusive', 'skip', 'error'])}</select></label><label>case <input id="f-q" type="search" placeholder="text"></label></form>

@@ -9,6 +9,8 @@ import { fmtRate } from './stats.ts';
 import { cellFromEvidence, evidenceOfCell } from './cell.ts';
 import { addEvidence } from './verdict.ts';
 import type { CensusSummary } from './census/index.ts';
+import { backtraceSummary, findingsMarkdown } from './page/findings.ts';
+import { changesMarkdown, type Changes } from './page/changes.ts';
 import { reproCommand } from './repro/command.ts';
 import { RUNTIMES, type CellResult, type LibcProof, type PromiseLevel, type RuntimeName } from './types.ts';
 
@@ -57,6 +59,8 @@ export interface Matrix {
   problems: string[];
   /** lock coverage per libc version (src/census): which internal locks the cases of this run exercise */
   census?: CensusSummary | null;
+  /** what changed since a previous matrix (report --previous FILE), src/page/changes.ts */
+  changes?: Changes | null;
 }
 
 /** The runtimes in matrix order (each spec's `order`, runners/<rt>/index.ts). */
@@ -133,9 +137,13 @@ export function buildMatrix(cells: CellResult[], sources: string[] = [], problem
   return { generated: new Date().toISOString(), sources, columns: cols, rows: rws, cells: grid, summary, problems };
 }
 
+/** Columns grouped by runtime, then the runtime's version (not for libc: its columns are libcs), then libc. */
 function compareColumns(a: Column, b: Column): number {
+  const rv = (c: Column) => (c.runtime === 'libc' ? '' : c.runtime_version === 'missing' ? '~' : c.runtime_version.replace(/^\D+/, ''));
   return (
     RT_ORDER.indexOf(a.runtime) - RT_ORDER.indexOf(b.runtime) ||
+    compareVersions(rv(a), rv(b)) ||
+    rv(a).localeCompare(rv(b)) ||
     (a.libc?.name ?? '').localeCompare(b.libc?.name ?? '') ||
     compareVersions(a.libc?.version ?? '0', b.libc?.version ?? '0') ||
     a.env.length - b.env.length ||
@@ -205,6 +213,7 @@ export function toMarkdown(m: Matrix): string {
   let out = `# forkmatrix results\n\nGenerated ${m.generated} from ${m.sources.length} TAP stream(s).\n\n`;
   out += `Legend: ✅ pass (failures/forks, >= 300 forks over >= 3 processes, pressure proved) · ❌ fail of a promise (hang, crash, wrong) · 🟨 known failure (an upstream source says so) · 🔎 found here (measured by forkmatrix, no upstream report yet) · ⚪ outcome recorded, no promise · ❔ inconclusive (too few forks or processes, or no pressure at the forks) · ⏭️ skipped here · 💥 harness or case error\n\n`;
   out += findingsMarkdown(m);
+  out += changesMarkdown(m.changes);
   out += `## Summary\n\n${m.summary.map((s) => `- ${summaryLine(s)}`).join('\n')}\n`;
   for (const rt of RT_ORDER) {
     const cols = m.columns.filter((c) => c.runtime === rt);
@@ -245,52 +254,8 @@ export function errorLine(s: string | null | undefined): string {
   return exc.slice(0, 300).replace(/\|/g, '\\|');
 }
 
-/** Every failure measured here with no upstream report (a `found:` entry), grouped by case, in row order. */
-export function findings(m: Matrix): [string, CellResult[]][] {
-  const byCase = new Map<string, CellResult[]>();
-  for (const r of m.rows) for (const col of m.columns) {
-    const c = m.cells[r.key]?.[col.id];
-    if (c?.verdict === 'fail' && c.found) byCase.set(r.key, [...(byCase.get(r.key) ?? []), c]);
-  }
-  return [...byCase];
-}
-
-/** The terminal's list of findings, after the summary. */
-export function findingsText(m: Matrix): string {
-  const fs = findings(m);
-  if (!fs.length) return '';
-  return `\nFindings (found here, no upstream report yet):\n${fs.map(([key, cells]) => `  ${key}: ${cells[0].found!.measured}${cells[0].found!.report ? ` (${cells[0].found!.report})` : ''}\n    seen: ${cells.map((c) => `${columnId(c)} ${c.kind} ${c.failures}/${c.forks}`).join('; ')}`).join('\n')}\n`;
-}
-
-/** Findings first: every failure measured here with no upstream report, grouped by case, with where it was seen. */
-export function findingsMarkdown(m: Matrix): string {
-  const byCase = findings(m);
-  if (!byCase.length) return '';
-  let out = `## Findings (found here, no upstream report yet)\n\n`;
-  for (const [key, cells] of byCase) {
-    const f = cells[0].found!;
-    const where = cells.map((c) => `${columnId(c)} ${c.kind} ${c.failures}/${c.forks}`).join('; ');
-    out += `- **${key}**: ${f.measured}${f.report ? ` ([report](../../${f.report}))` : ''}. Seen: ${where}. Replay: \`${cells[0].replay}\`\n`;
-    const bt = backtraceSummary(cells[0]);
-    if (bt) out += `  - stuck in: \`${bt}\`\n`;
-  }
-  return out + '\n';
-}
-
-/** "__lll_lock_wait <- __tz_convert <- localtime_r" from a gdb backtrace of the child's first thread. */
-export function backtraceSummary(c: CellResult): string | null {
-  const gdb = c.first_failure?.diag?.gdb;
-  if (gdb) {
-    // gdb prints every thread; the child has one, but prefer the block that runs the case's code, else thread 1
-    const blocks = gdb.split(/^(?=Thread \d+ )/m).filter((b) => /^#\d/m.test(b));
-    const block = blocks.find((b) => /\bfm_child\b|harness\.(py|rb)|fork_loop/.test(b)) ?? blocks.at(-1) ?? gdb;
-    const frames = [...block.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?([A-Za-z_][\w:.@]*)\s*\(/gm)].map((m) => m[1]);
-    const useful = frames.filter((f) => !/^(futex_wait|__futex_abstimed_wait_common(64)?|__GI___futex_abstimed_wait(_cancelable)?64|do_futex_wait)$/.test(f));
-    if (useful.length) return useful.slice(0, 5).join(' <- ');
-  }
-  const wchan = c.first_failure?.diag?.wchan;
-  return wchan ? `kernel: ${wchan}` : null;
-}
+// Findings (every `found` failure, grouped by where its cause lives) live in src/page/findings.ts.
+export { backtraceSummary, findings, findingsMarkdown, findingsText } from './page/findings.ts';
 
 export function toJSON(m: Matrix): string {
   return JSON.stringify(m, null, 1) + '\n';

@@ -1,7 +1,8 @@
-// Sharding: two shards run separately and merged must equal one unsharded run (same cells, same counts).
+// Sharding: two shards run separately and merged must equal one unsharded run (same cells, same counts); a plan
+// file is checked before anything runs. The plan's own flow (plan, shards, report) is test/workflow.test.ts.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../src/cli.ts';
 import { matrixFromTap } from '../src/matrix.ts';
@@ -33,4 +34,33 @@ t.test('--shard is validated', async (t) => {
   const r = spawnSync(process.execPath, [BIN, 'run', '--shard', '3/2'], { cwd: REPO, encoding: 'utf8' });
   t.equal(r.status, 2);
   t.match(r.stderr, /--shard 3\/2: expected I\/N with 1 <= I <= N/);
+});
+
+t.test('--plan is checked before anything runs: one line naming the file and the fix, exit 2', async (t) => {
+  const dir = tmp();
+  const plan = path.join(dir, 'plan.json');
+  const mk = spawnSync(process.execPath, [BIN, 'plan', '--shards', '2', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--env', HOST_ENV, '--budget', '4', '--out', plan], { cwd: REPO, encoding: 'utf8' });
+  t.equal(mk.status, 0, mk.stderr);
+  t.match(mk.stdout, /predicted makespan for 2 shards: /);
+  const p = JSON.parse(readFileSync(plan, 'utf8'));
+  t.same(p.shards.flatMap((s: { cells: string[] }) => s.cells).sort(), ['crashes', 'faults', 'hangs', 'passes', 'skips', 'wrong'].map((id) => `libc/verdicts/${id}@${HOST_ENV}`));
+  const bad = path.join(dir, 'bad.json');
+  writeFileSync(bad, '{"version":1,"shards":[]}');
+  const cases: [string[], RegExp][] = [
+    [['--plan', plan], /--plan .*plan\.json needs --shard I\/2/],
+    [['--plan', plan, '--shard', '1/3'], /the plan .* has 2 shards; use --shard I\/2/],
+    [['--plan', plan, '--shard', '1/2', '--suite', 'libc'], /decides the cells: drop --suite/],
+    [['--plan', plan, '--shard', '1/2', '--budget', 'full'], /made for --budget 4/],
+    [['--plan', path.join(dir, 'none.json'), '--shard', '1/2'], /cannot read it \(ENOENT\)/],
+    [['--plan', bad, '--shard', '1/2'], /no shards in it/],
+  ];
+  for (const [args, re] of cases) {
+    const r = spawnSync(process.execPath, [BIN, 'run', ...args], { cwd: REPO, encoding: 'utf8' });
+    t.equal(r.status, 2, args.join(' '));
+    t.match(r.stderr, re);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  }
+  const r = spawnSync(process.execPath, [BIN, 'plan', '--shards', '0'], { cwd: REPO, encoding: 'utf8' });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /--shards 0: expected a whole number/);
 });
