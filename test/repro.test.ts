@@ -54,6 +54,7 @@ const RUNTIMES: [string, string[], string, [string, string][]][] = [
   ['libc', [], 'passes', [['hangs', 'hang'], ['crashes', 'crash'], ['wrong', 'wrong']]],
   ['python', [], 'passes', [['hangs', 'hang'], ['returns-false', 'wrong']]],
   ['ruby', [], 'passes', [['raises', 'wrong'], ['crashes', 'crash']]],
+  ['node', [], 'passes', [['hangs', 'hang'], ['crashes', 'crash'], ['wrong', 'wrong']]],
 ];
 
 for (const [rt, extra, passing, failing] of RUNTIMES) {
@@ -63,16 +64,16 @@ for (const [rt, extra, passing, failing] of RUNTIMES) {
       const cell = cells.byId(id);
       t.match(cell, { verdict: 'fail', kind }, `the harness says ${id} is a ${kind}`);
       const r = await repro([`${rt}/repro/${id}`, '--env', HOST_ENV, '--out', path.join(out, rt), ...extra]);
-      t.notOk(r.error, r.error);
+      t.notOk(r.error, r.error ?? "no usage error");
       const res = buildAndRun(r, 3);
-      t.equal(res.status, 1, `${id}: exit 1 on a failure\n${res.stdout}`);
-      t.ok(res.counts && res.counts.failed > 0 && res.counts.failed === res.counts.forks, `${id}: every child failed\n${res.stdout}`);
+      t.equal(res.status, 1, `${id}: exit 1 on a failure`, { stdout: res.stdout });
+      t.ok(res.counts && res.counts.failed > 0 && res.counts.failed === res.counts.forks, `${id}: every child failed`, { stdout: res.stdout });
       t.equal(kindOf(res.counts), kind, `${id}: a ${kind}, as its cell`);
     }
     const r = await repro([`${rt}/repro/${passing}`, '--env', HOST_ENV, '--out', path.join(out, rt), ...extra]);
     const res = buildAndRun(r, 12);
-    t.equal(res.status, 0, `passes: exit 0\n${res.stdout}`);
-    t.match(res.counts, { failed: 0, forks: 12 }, res.stdout);
+    t.equal(res.status, 0, 'passes: exit 0', { stdout: res.stdout });
+    t.match(res.counts, { failed: 0, forks: 12 }, 'no child of 12 failed', { stdout: res.stdout });
     t.match(res.stdout, /pressure: 2 loop thread\(s\), [1-9]\d* iterations/, 'the loop threads worked while it forked');
   });
 }
@@ -91,11 +92,24 @@ t.test('libc: a case that cannot run here exits 2; a case library is built from 
   t.match(src, /Build and run:\n \*   \S*cc .*skips\.c -o skips/, 'the header holds the build line');
 });
 
-t.test('libuv: the reproducer links the libuv the cell ran with', async (t) => {
-  if (!libuvSources(CACHE).length) return t.skip(`libuv is not provisioned in the test cache ${CACHE} (FORKMATRIX_CACHE=${CACHE} npx forkmatrix provision libuv)`);
+t.test('node: a case that requires the addon gets its C file and a build line; the raw fork works', async (t) => {
+  const r = await repro(['node/repro/raw-fork', '--env', HOST_ENV, '--out', path.join(out, 'node2')]);
+  t.notOk(r.error, r.error ?? "no usage error");
+  t.match(r.build[0], /^\(cd .* && cc -shared -fPIC .*-I \S+ raw-fork-addon\.c -o raw-fork-addon\.node\)$/);
+  if (/NODE_PREFIX/.test(r.build[0])) {
+    t.comment('no Node headers (include/node/node_api.h) here: the addon is not built');
+    return;
+  }
+  const res = buildAndRun(r, 10);
+  t.equal(res.status, 0, res.stdout);
+  t.match(res.counts, { failed: 0, forks: 10 });
+});
+
+const noLibuv = libuvSources(CACHE).length ? false : `libuv is not provisioned in the test cache ${CACHE} (FORKMATRIX_CACHE=${CACHE} npx forkmatrix provision libuv)`;
+t.test('libuv: the reproducer links the libuv the cell ran with', { skip: noLibuv }, async (t) => {
   for (const [id, status] of [['wrong', 1], ['passes', 0]] as const) {
     const r = await repro([`libuv/repro/${id}`, '--env', HOST_ENV, '--out', path.join(out, 'uv'), '--runtime-version', sourceVersion(libuvSources(CACHE)[0])]);
-    t.notOk(r.error, r.error);
+    t.notOk(r.error, r.error ?? "no usage error");
     t.match(r.build.at(-1), /libuv\.a/, 'linked with the libuv forkmatrix built');
     const res = buildAndRun(r, 5);
     t.equal(res.status, status, res.stdout);

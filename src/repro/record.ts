@@ -54,7 +54,7 @@ export function backtraceOf(cell: CellResult, max = 30): string | null {
   const d = f.diag ?? {};
   if (d.gdb) {
     const lines = d.gdb.split('\n').filter((l) => /^(#\d+|Thread \d+)/.test(l.trim()));
-    if (lines.length) return lines.slice(0, max).join('\n');
+    if (lines.length) return lines.slice(0, max).map((l) => (l.length > 200 ? l.slice(0, 197) + '...' : l)).join('\n');
   }
   if (d.fault) return d.fault;
   if (d.stack) return d.stack.split('\n').slice(0, max).join('\n');
