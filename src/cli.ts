@@ -75,6 +75,8 @@ Run 'forkmatrix <command> --help' for the options of a command.`,
   --max-delay-us N   the parent waits a seeded random 0..N us before each fork (default 20; 0: none)
   --out DIR          results root (default: results/)
   --runtime R=PATH   add an interpreter, e.g. --runtime python=/usr/bin/python3.11 (repeatable)
+  --libc-git PATH    a musl git checkout ($FORKMATRIX_MUSL_GIT): --env musl-1.2.0 builds that release's tag into the
+                     cache (column musl-1.2.0+git.<short>); --libc git:PATH@REV or a musl source tree: one commit
   --shard I/N        run the I-th of N slices of the cells, balanced by their seconds in results/published (CI matrices)
   --plan FILE        with --shard I/N: run exactly shard I of a plan ('forkmatrix plan --out FILE'); its budget and --suites
   --suites DIR       case files to use instead of suites/ (same layout: DIR/<runtime>/<family>.yaml)
@@ -122,8 +124,14 @@ gate), writes the matrix to --out, and exits 1 when a cell regressed, 0 otherwis
   --expectations FILE   known failures: a YAML list of { case, libc, versions?, verdict, cite }
   --suite, --case, --budget, --jobs, --seed, --fail-fast, --out, --runtime, --suites   as for run
 
-A cell regresses when the baseline says pass and now any failure was seen (one hang is proof). A cell with no
-baseline that fails is a regression too unless it is expected. Expected failures (a case's known:, or
+--libc also takes a musl source tree or git:PATH@REV (built into the cache, keyed by commit; column
+musl-<version>+git.<short>); --libc-git PATH with --env musl-X.Y.Z builds a release's tag.
+
+A cell regresses when the baseline says pass and now any failure was seen (one hang is proof). A failure is
+confirmed before it fails the gate: re-run with the same seed, then with a fresh budget; one that neither re-run
+reproduces is reported as flaky and does not fail. For a regression of a libc built from git the gate prints the
+'forkmatrix bisect' command that finds the commit. A cell with no baseline that fails is a regression too
+unless it is expected. Expected failures (a case's known:, or
 --expectations) never fail the gate; an expected failure that now passes is reported as fixed.`,
   census: `Usage: forkmatrix census [--env LIST] [--libc SRC] [--json]
 
