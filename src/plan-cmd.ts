@@ -56,6 +56,9 @@ export async function readMatrix(p: string, flag: string): Promise<Matrix> {
   });
 }
 
+/** Workers per shard the plan assumes by default (a 2-core CI machine); run --shard without --plan balances with it too. */
+export const PLAN_JOBS = 2;
+
 /** A function, not a constant: src/cli.ts (REPO) imports this module and is still being evaluated at its load. */
 const defaultFrom = () => path.join(REPO, 'results', 'published');
 
@@ -67,7 +70,7 @@ export async function cmdPlan(argv: string[]): Promise<number> {
   if (v.help) return (process.stdout.write(PLAN_HELP + '\n'), 0);
   const n = Number(v.shards);
   if (!v.shards || !Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--shards ${v.shards ?? '(missing)'}: expected a whole number of machines from 1 to 256, e.g. --shards 20`);
-  const jobs = v.jobs ? Number(v.jobs) : 2;
+  const jobs = v.jobs ? Number(v.jobs) : PLAN_JOBS;
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${v.jobs}: expected a whole number >= 1 (the workers each shard runs)`);
   const budget = parseBudget(v.budget ?? 'quick');
   if (!budget) throw new UsageError(`--budget ${v.budget}: expected quick, full or a number of forks`);
@@ -136,7 +139,7 @@ export async function shardSelection(o: { cases: CaseDef[]; envs: Environment[];
   }
   const prev = existsSync(defaultFrom()) ? await readMatrix(defaultFrom(), '--from').catch(() => null) : null;
   const units = unitCosts(o.envs.flatMap((e) => o.cases.map((c) => ({ c, env: e.id }))), prev ? cellsOf(prev) : [], o.budget);
-  const plan = makePlan(units, o.shard.count, { jobs: 1, budget: budgetLabel(o.budget), from: null });
+  const plan = makePlan(units, o.shard.count, { jobs: PLAN_JOBS, budget: budgetLabel(o.budget), from: null });
   const cells = plan.shards[o.shard.index - 1].cells;
   return { cases: o.cases, envs: o.envs, cells };
 }

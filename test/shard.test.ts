@@ -28,6 +28,11 @@ t.test('shard 1/2 + shard 2/2, merged, equal the unsharded run', async (t) => {
   const summary = (m: typeof mw) =>
     Object.fromEntries(Object.entries(m.cells).map(([k, row]) => [k, Object.fromEntries(Object.entries(row).map(([col, c]) => [col, [c.verdict, c.kind, c.forks, c.failures]]))]));
   t.same(summary(merged), summary(mw), 'same verdicts, forks and failures per cell');
+  // without --plan, --shard I/N takes shard I of what 'plan' predicts for the same cells
+  const p = spawnSync(process.execPath, [BIN, 'plan', '--shards', '2', '--json', '--suites', 'test/fixtures/verdicts', '--suite', 'libc', '--budget', '4', '--env', HOST_ENV], { cwd: REPO, encoding: 'utf8' });
+  const shards = JSON.parse(p.stdout).shards as { cells: string[] }[];
+  const ran = (m: typeof mw) => Object.entries(m.cells).flatMap(([k, row]) => Object.values(row).map((c) => `${k}@${c.env}`)).sort();
+  t.same([ran(m1), ran(m2)], shards.map((s) => [...s.cells].sort()), 'each shard ran the cells plan gives it');
 });
 
 t.test('--shard is validated', async (t) => {
