@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { CACHE, processesMentioning, tmp as mkTmp } from './helpers.ts';
 import {
-  bindDirs, cachedRoot, debianRootAdapter, libcInMaps, ROOT_PROVISION_NAMES, ROOT_SPECS, rootId, RUNNERS_DIR,
+  bindDirs, cachedRoot, debianRootAdapter, enterCommand, libcInMaps, ROOT_PROVISION_NAMES, ROOT_SPECS, rootHandle, rootId, RUNNERS_DIR,
 } from '../adapters/debian-root.ts';
 import { loadSuite, selectCases } from '../src/cases.ts';
 import { REPO } from '../src/cli.ts';
@@ -45,13 +45,13 @@ async function gone(marker: string, ms = 3000): Promise<string[]> {
 }
 
 t.test('ids, provision names and status: every root is available, provisionable (with the command) or impossible (with why)', async (t) => {
-  t.same(ROOT_PROVISION_NAMES, ['roots', 'root-bullseye', 'root-trixie']);
+  t.same(ROOT_PROVISION_NAMES, ['roots', 'root-bullseye', 'root-bookworm', 'root-trixie', 'root-sid']);
   t.equal(rootId('bullseye', '2.31'), 'glibc-2.31-bullseye');
   t.equal(rootId('trixie', '2.41'), 'glibc-2.41-trixie');
   const st = await debianRootAdapter.status(opts());
-  t.same(st.map((s) => s.id).sort(), ['glibc-2.31-bullseye', 'glibc-2.41-trixie']);
+  t.same(st.map((s) => s.id.replace(/^glibc-[\d.]+-/, '')).sort(), ['bookworm', 'bullseye', 'sid', 'trixie'], 'sid is rolling: its id carries the glibc it proves');
   for (const s of st) {
-    if (s.state === 'provisionable') t.match(s.detail, /npx forkmatrix provision root-(bullseye|trixie)/, `${s.id}: says how`);
+    if (s.state === 'provisionable') t.match(s.detail, /npx forkmatrix provision root-(bullseye|bookworm|trixie|sid)/, `${s.id}: says how`);
     if (s.state === 'impossible') t.match(s.detail, /\w/, `${s.id}: says why`);
     if (s.state === 'available') t.match(s.detail, /runtimes: libc gcc /, `${s.id}: names its runtimes`);
   }
@@ -77,6 +77,15 @@ t.test('bind dirs: host paths at the same path inside, never over the root\'s ow
   writeFileSync(loose, '{}');
   t.teardown(() => rmSync(loose, { force: true }));
   t.same(bindDirs(root, [loose], []), [loose], 'a file directly in such a directory is bound by itself');
+  // the cell's private HOME/TMPDIR (a sibling of its config dir) is bound too: a harness's mkdtemp needs it inside
+  const cache = tmp('fm-root-cache-');
+  const home = path.join(work, 'cell', 'home');
+  const p0 = path.join(work, 'cell', 'p0', 'config.json'); // src/cell.ts: each process's config beside, not above, home/
+  mkdirSync(path.dirname(p0));
+  writeFileSync(p0, '{}');
+  const l = enterCommand(rootHandle(cache, 'test', path.join(cache, 'roots', 'test')), ['/usr/bin/python3', p0], { PATH: '/usr/bin', HOME: home, TMPDIR: home });
+  const binds = l.args.slice(l.args.indexOf('/bin/sh'), l.args.indexOf('--'));
+  t.ok(binds.includes(home), `TMPDIR ${home} is bound (${binds.join(' ')})`);
   t.equal(libcInMaps('7f0-7f1 r-xp 00000000 fd:00 12 /lib/x86_64-linux-gnu/libc-2.31.so\n'), '/lib/x86_64-linux-gnu/libc-2.31.so', 'glibc < 2.34 maps libc-2.NN.so');
   t.equal(libcInMaps('7f0-7f1 r-xp 00000000 fd:00 12 /usr/lib/x86_64-linux-gnu/libc.so.6\n'), '/usr/lib/x86_64-linux-gnu/libc.so.6');
 });
