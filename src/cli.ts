@@ -394,7 +394,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     `\n${outcome.cells.length} cells in ${elapsed()}: ${by('pass')} pass, ${by('fail')} fail, ${by('inconclusive')} inconclusive, ${by('skip')} skip, ${by('error')} error. Results: ${path.relative(process.cwd(), outcome.dir) || '.'}/{*.tap,matrix.json,matrix.md,index.html}\n`,
   );
   const failing = outcome.cells.filter((c) => c.verdict === 'fail');
-  process.stdout.write(failing.slice(0, 30).map((c) => `repro: ${reproCommand(c)}\n`).join('') + (failing.length > 30 ? `repro: ${failing.length - 30} more failing cells: matrix.json has each one's 'repro' command\n` : ''));
+  process.stdout.write(failing.slice(0, 30).map((c) => `repro: ${reproCommand(c)}${v.suites ? ` --suites ${v.suites}` : ''}\n`).join('') + (failing.length > 30 ? `repro: ${failing.length - 30} more failing cells: matrix.json has each one's 'repro' command\n` : ''));
   return 0;
 }
 

@@ -80,7 +80,8 @@ export async function cRepro(g: GenInput): Promise<Generated> {
   if (uv) {
     const built = await ensureLibuv({ runtime: g.rt, cacheDir: g.cacheDir });
     if ('include' in built) {
-      link = ['-I', built.include, built.lib, '-ldl', '-lrt', '-lpthread'];
+      link = [built.lib, '-ldl', '-lrt', '-lpthread'];
+      flags.push('-I', built.include);
       uvNote = `(libuv ${built.version} as forkmatrix built it; with another libuv: ${[cc, ...flags, src, '-o', g.name, '-luv'].map(sh).join(' ')})`;
     } else {
       link = ['-luv', '-ldl', '-lrt'];
