@@ -79,6 +79,14 @@ t.test('a broken interpreter, Python 2 and a same-version second install are mis
   t.notOk(lines.some((l) => l.includes('empty')), 'a version dir without an interpreter is no candidate');
 });
 
+t.test('--runtime is asked first: the interpreter the user named keeps its version\'s column', async (t) => {
+  const mine = path.join(tmp('fm-own-python-'), 'python3');
+  fake(mine, '3.12.1');
+  const { runtimes, missing } = discover({ cacheDir: cache, home, env: {}, libc: 'glibc', sources: noPath(), extra: [{ runtime: 'python', path: mine }] }, (rt, exe) => identifyRuntime(rt, exe));
+  t.equal(runtimes.find((r) => r.version === '3.12.1')?.executable, mine);
+  t.match(missing.map((m) => m.reason).join('\n'), /pyenv 3\.12\.1: python 3\.12\.1 .* is the same version as /);
+});
+
 t.test('variables move the roots (PYENV_ROOT, NVM_DIR), still without the real home', async (t) => {
   const other = tmp('fm-fake-root-');
   fake(`${other}/py/versions/3.11.7/bin/python3`, '3.11.7');

@@ -37,7 +37,7 @@ export type Identify = (runtime: FoundRuntime, exe: string) => RuntimeInstance |
 export interface DiscoverOptions extends SourceOptions {
   /** the libc of the environment the runtimes are for ('glibc' sources are skipped elsewhere) */
   libc: 'glibc' | 'musl';
-  /** --runtime NAME=PATH additions (identified after the sources; a broken one is missing with the flag named) */
+  /** --runtime NAME=PATH additions (asked first: a version's column is theirs; a broken one is missing with the flag named) */
   extra?: { runtime: FoundRuntime; path: string }[];
   sources?: RuntimeSource[];
 }
@@ -66,8 +66,8 @@ export function discover(o: DiscoverOptions, identify: Identify): { runtimes: Ru
       missing.push({ runtime: rt, reason: `no ${f.names.join('/')} on PATH (${f.install}, or --runtime ${rt}=/path)` });
   }
   const seen = new Set<string>();
-  const all = [...cands, ...(o.extra ?? []).map((x) => ({ ...x, via: `--runtime ${x.runtime}=${x.path}` }))];
-  // PATH and version managers first, then --runtime: sorted by runtime order, keeping each source's order
+  // --runtime first (what the user named wins a version's column), then PATH and the version managers in order
+  const all = [...(o.extra ?? []).map((x) => ({ ...x, via: `--runtime ${x.runtime}=${x.path}` })), ...cands];
   const order = (c: Candidate) => FOUND_RUNTIMES.indexOf(c.runtime);
   for (const c of all.map((c, i) => ({ c, i })).sort((a, b) => order(a.c) - order(b.c) || a.i - b.i).map((x) => x.c)) {
     const key = `${c.runtime}\0${realOr(c.path)}`;
