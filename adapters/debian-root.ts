@@ -483,7 +483,9 @@ async function provisionRoot(spec: RootSpec, opts: AdapterOptions, log: (l: stri
           'mount --bind "$debs" "$r/var/cache/apt/archives"',
           'cp -L /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true',
           'run() { chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }',
-          'run apt-get -q -o Dpkg::Use-Pty=0 update',
+          // the mirror may serve a Release file older than this machine's clock (a snapshot, or sid's short
+          // Valid-Until): its signature is still checked, only the expiry is not
+          'run apt-get -q -o Dpkg::Use-Pty=0 -o Acquire::Check-Valid-Until=false update',
           'run apt-get -q -y -o Dpkg::Use-Pty=0 install --no-install-recommends "$@"',
         ].join('\n');
         const r2 = await runLogged(which('unshare')!, [...unshareArgs(), '/bin/sh', '-c', aptScript, 'fm-apt', root, debs, ...ROOT_PACKAGES.filter((p) => p !== 'netbase')], env, 1_800_000, onLine);
