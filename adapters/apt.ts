@@ -59,6 +59,9 @@ export class PrivateApt {
       '-o', `Dir::State::Lists=${path.join(this.dir, 'lists')}`, '-o', `Dir::Cache=${path.join(this.dir, 'cache')}`,
       '-o', `Dir::State::status=${path.join(this.dir, 'status')}`, '-o', 'APT::Get::List-Cleanup=0', '-o', 'Debug::NoLocking=1',
       '-o', 'APT::Sandbox::User=root',
+      // a mirror snapshot older than this machine's clock must not expire its suites (sid's Valid-Until is a week);
+      // the Release signatures are still checked
+      '-o', 'Acquire::Check-Valid-Until=false',
       // Debian's container images turn the binary caches off (docker-clean); without them every call re-parses
       // ~100 MB of lists (16 s instead of 4 s)
       '-o', 'Dir::Cache::pkgcache=pkgcache.bin', '-o', 'Dir::Cache::srcpkgcache=srcpkgcache.bin',
