@@ -51,9 +51,12 @@ export async function readMatrix(p: string, flag: string): Promise<Matrix> {
       throw new UsageError(`${flag} ${file}: not a forkmatrix matrix.json (no columns and cells): give the matrix.json that run or report wrote`);
     return m;
   }
-  return matrixFromTap([p]).catch((e: Error) => {
+  if (!statSync(p).isDirectory() && !p.endsWith('.tap')) throw new UsageError(`${flag} ${p}: not a matrix.json, a .tap stream or a results directory: give e.g. results/published/matrix.json`);
+  const m = await matrixFromTap([p]).catch((e: Error) => {
     throw new UsageError(`${flag} ${p}: ${e.message}`);
   });
+  if (!m.sources.length || !m.columns.length) throw new UsageError(`${flag} ${p}: no forkmatrix results in it (no matrix.json, no .tap stream with cells): give e.g. results/published`);
+  return m;
 }
 
 /** Workers per shard the plan assumes by default (a 2-core CI machine); run --shard without --plan balances with it too. */
