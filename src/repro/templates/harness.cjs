@@ -90,15 +90,37 @@ function descendants(root, exclude) {
   walk(root);
   return out;
 }
+// x86_64 system calls that wait with a timeout: null = always, [argument, 'p'] = a non-NULL timeout pointer,
+// [argument, 'i'] = a timeout other than -1 (as the harness)
+const TIMED = { 35: null, 230: null, 202: [4, 'p'], 449: [5, 'p'], 7: [3, 'i'], 271: [3, 'p'], 23: [5, 'p'], 270: [5, 'p'], 232: [4, 'i'], 281: [4, 'i'], 441: [4, 'p'] };
+function timedWait(task) {
+  try {
+    const f = fs.readFileSync(`${task}/syscall`, 'utf8').trim().split(/\s+/);
+    if (os.arch() !== 'x64' || !(f[0] in TIMED)) return false;
+    const how = TIMED[f[0]];
+    if (!how) return true;
+    const arg = BigInt(f[how[0]]);
+    return how[1] === 'p' ? arg !== 0n : (arg & 0xffffffffn) !== 0xffffffffn;
+  } catch { return false; }
+}
+// one look at the iteration's processes: a thread running, a thread in a timed wait or D, a progress sum
 function look(pids) {
-  let running = false, cpu = 0;
+  let running = false, soft = false, sig = 0;
   for (const p of pids) {
     const s = stat(p);
     if (!s || s.state === 'Z') continue;
-    cpu += s.cpu;
-    try { for (const t of fs.readdirSync(`/proc/${p}/task`)) if (fs.readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8').split(') ').pop()[0] === 'R') running = true; } catch {}
+    sig += s.cpu;
+    try {
+      for (const t of fs.readdirSync(`/proc/${p}/task`)) {
+        const task = `/proc/${p}/task/${t}`;
+        const st = fs.readFileSync(`${task}/stat`, 'utf8').split(') ').pop()[0];
+        if (st === 'R') running = true;
+        else if (st === 'D' || (st === 'S' && timedWait(task))) soft = true;
+        try { const ss = fs.readFileSync(`${task}/schedstat`, 'utf8').split(' '); sig += Number(ss[0]) * 31 + Number(ss[2]); } catch {}
+      }
+    } catch {}
   }
-  return { running, cpu };
+  return { running, soft, sig };
 }
 function killTree(pids) { for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch {} } }
 const waitMs = (ms) => Atomics.wait(SH, S_LEN - 1, 0, ms);
@@ -117,7 +139,7 @@ function watchdog() {
       const a = look(pids);
       waitMs(100);
       const b = look(pids);
-      if (pids.length && !a.running && !b.running && a.cpu === b.cpu) verdict = 'blocked';
+      if (pids.length && !a.running && !b.running && !a.soft && !b.soft && a.sig === b.sig) verdict = 'blocked';
       else if (nowMs() - T0[0] >= 5 * FM_TIMEOUT_MS) verdict = 'running';
       else waitMs(Math.max(100, FM_TIMEOUT_MS / 4));
     }

@@ -59,9 +59,32 @@ def _fm_wait(pid, r, deadline):
             os.close(pfd)
 
 
+# x86_64 system calls that wait with a timeout: None = always, (argument, "p") = a non-NULL timeout pointer,
+# (argument, "i") = a timeout other than -1 (as runners/python/harness.py)
+_FM_TIMED = {35: None, 230: None, 202: (4, "p"), 449: (5, "p"), 7: (3, "i"), 271: (3, "p"), 23: (5, "p"), 270: (5, "p"),
+             232: (4, "i"), 281: (4, "i"), 441: (4, "p")}
+
+
+def _fm_timed_wait(task):
+    if os.uname().machine != "x86_64":
+        return False
+    try:
+        with open(task + "/syscall") as f:
+            fields = f.read().split()
+        how = _FM_TIMED[int(fields[0])]
+        if how is None:
+            return True
+        arg = int(fields[how[0]], 16)
+    except (OSError, ValueError, IndexError, KeyError):
+        return False
+    return arg != 0 if how[1] == "p" else (arg & 0xffffffff) != 0xffffffff
+
+
 def _fm_look(pid):
-    """One look at the child's process group: (a thread of it is running, its CPU time in ticks)."""
-    running, cpu = False, 0
+    """One look at the child's process group: (a thread is running, a thread is in a timed wait or D, progress sum:
+    CPU ticks plus each thread's schedstat run time and times scheduled)."""
+    running = soft = False
+    sig = 0
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
@@ -70,20 +93,30 @@ def _fm_look(pid):
                 fields = f.read().rsplit(")", 1)[1].split()
             if int(fields[2]) != pid and int(p) != pid:
                 continue
-            cpu += int(fields[11]) + int(fields[12])
+            sig += int(fields[11]) + int(fields[12])
             for t in os.listdir("/proc/%s/task" % p):
-                with open("/proc/%s/task/%s/stat" % (p, t)) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] == "R":
-                        running = True
+                task = "/proc/%s/task/%s" % (p, t)
+                with open(task + "/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if state == "R":
+                    running = True
+                elif state == "D" or (state == "S" and _fm_timed_wait(task)):
+                    soft = True
+                try:
+                    with open(task + "/schedstat") as f:
+                        ss = f.read().split()
+                    sig += int(ss[0]) * 31 + int(ss[2])
+                except (OSError, ValueError, IndexError):
+                    pass
         except (OSError, IndexError, ValueError):
             continue
-    return running, cpu
+    return running, soft, sig
 
 
 def _fm_wait_slow(pid, r, t0, out):
-    """A child alive at the timeout is a hang when blocked (no thread of its group running in two looks 100 ms
-    apart, no CPU time used between them); one still computing is slow: waited for up to 5 x the timeout, as the
-    harness does. Returns (status or None for a hang, output)."""
+    """A child alive at the timeout is a hang when blocked: no thread of its group running or in a timed wait in two
+    looks 100 ms apart, and no progress between them. One that is not is slow: waited for up to 5 x the timeout,
+    as the harness does. Returns (status or None for a hang, output)."""
     timeout = FM_TIMEOUT_MS / 1000.0
     hard, step = t0 + 5 * timeout, max(0.1, timeout / 4)
     while True:
@@ -93,7 +126,7 @@ def _fm_wait_slow(pid, r, t0, out):
         if status is not None:
             return status, out
         b = _fm_look(pid)
-        if (not a[0] and not b[0] and a[1] == b[1]) or time.monotonic() >= hard:
+        if (not a[0] and not b[0] and not a[1] and not b[1] and a[2] == b[2]) or time.monotonic() >= hard:
             return None, out
         status, more = _fm_wait(pid, r, min(hard, time.monotonic() + step))
         out += more

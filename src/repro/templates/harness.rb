@@ -53,10 +53,29 @@ module ForkMatrixRepro
     end
   end
 
-  # One look at the child's process group: [a thread of it is running, its CPU time in ticks].
+  # x86_64 system calls that wait with a timeout: nil = always, [argument, :p] = a non-NULL timeout pointer,
+  # [argument, :i] = a timeout other than -1 (as runners/ruby/harness.rb)
+  TIMED = { 35 => nil, 230 => nil, 202 => [4, :p], 449 => [5, :p], 7 => [3, :i], 271 => [3, :p], 23 => [5, :p],
+            270 => [5, :p], 232 => [4, :i], 281 => [4, :i], 441 => [4, :p] }.freeze
+
+  def timed_wait?(task)
+    f = File.read("#{task}/syscall").split
+    return false unless TIMED.key?(f[0].to_i)
+
+    how = TIMED[f[0].to_i]
+    return true if how.nil?
+
+    arg = f[how[0]].to_i(16)
+    how[1] == :p ? arg != 0 : (arg & 0xffffffff) != 0xffffffff
+  rescue SystemCallError
+    false
+  end
+
+  # One look at the child's process group: [a thread is running, a thread is in a timed wait or D, progress sum:
+  # CPU ticks plus each thread's schedstat run time and times scheduled].
   def look(pid)
-    running = false
-    cpu = 0
+    running = soft = false
+    sig = 0
     Dir.children("/proc").each do |p|
       next unless p.match?(/\A\d+\z/)
 
@@ -64,20 +83,32 @@ module ForkMatrixRepro
         f = File.read("/proc/#{p}/stat").rpartition(")").last.split
         next unless f[2].to_i == pid || p.to_i == pid
 
-        cpu += f[11].to_i + f[12].to_i
+        sig += f[11].to_i + f[12].to_i
         Dir.children("/proc/#{p}/task").each do |t|
-          running = true if File.read("/proc/#{p}/task/#{t}/stat").rpartition(")").last.split[0] == "R"
+          task = "/proc/#{p}/task/#{t}"
+          state = File.read("#{task}/stat").rpartition(")").last.split[0]
+          if state == "R"
+            running = true
+          elsif state == "D" || (state == "S" && timed_wait?(task))
+            soft = true
+          end
+          ss = begin
+            File.read("#{task}/schedstat").split
+          rescue SystemCallError
+            []
+          end
+          sig += ss[0].to_i * 31 + ss[2].to_i
         end
       rescue SystemCallError
         next
       end
     end
-    [running, cpu]
+    [running, soft, sig]
   end
 
-  # A child alive at the timeout is a hang when blocked (no thread of its group running in two looks 100 ms apart,
-  # no CPU time used between them); one still computing is slow: waited for up to 5 x the timeout, as the harness
-  # does. [status or nil for a hang, output].
+  # A child alive at the timeout is a hang when blocked: no thread of its group running or in a timed wait in two
+  # looks 100 ms apart, and no progress between them. One that is not is slow: waited for up to 5 x the timeout,
+  # as the harness does. [status or nil for a hang, output].
   def wait_slow(pid, r, t0, out)
     timeout = FM_TIMEOUT_MS / 1000.0
     hard = t0 + 5 * timeout
@@ -89,7 +120,7 @@ module ForkMatrixRepro
       return [st, out] if st
 
       b = look(pid)
-      return [nil, out] if (!a[0] && !b[0] && a[1] == b[1]) || now >= hard
+      return [nil, out] if (!a[0] && !b[0] && !a[1] && !b[1] && a[2] == b[2]) || now >= hard
 
       st, more = wait(pid, r, [hard, now + step].min)
       out << more

@@ -164,13 +164,45 @@ static int fm_wait(pid_t pid, int out, double deadline, int *st) {
     }
 }
 
-/* One look at the child's process group (every process whose pgid is `pid`, and the child itself): whether any of
- * their threads is running (R), and their CPU time in ticks. */
-static int fm_look(pid_t pid, long *cpu) {
-    int running = 0;
-    *cpu = 0;
+/* Is thread `task` (a /proc/P/task/T directory) in a system call that waits with a timeout (x86_64 numbers:
+ * nanosleep, clock_nanosleep; futex, futex_waitv, ppoll, select, pselect6, epoll_pwait2 with a timeout pointer; poll,
+ * epoll_wait, epoll_pwait with a timeout other than -1)? It wakes by itself: not blocked, as in the harness. */
+static int fm_timed_wait(const char *task) {
+#ifdef __x86_64__
+    char p[400], buf[512];
+    snprintf(p, sizeof p, "%s/syscall", task);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    long nr;
+    unsigned long a[6] = {0};
+    if (sscanf(buf, "%ld %lx %lx %lx %lx %lx %lx", &nr, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5]) < 1) return 0;
+    switch (nr) {
+    case 35: case 230: return 1;
+    case 202: return a[3] != 0;
+    case 449: return a[4] != 0;
+    case 7: return (a[2] & 0xffffffffUL) != 0xffffffffUL;
+    case 271: return a[2] != 0;
+    case 23: case 270: return a[4] != 0;
+    case 232: case 281: return (a[3] & 0xffffffffUL) != 0xffffffffUL;
+    case 441: return a[3] != 0;
+    }
+#else
+    (void)task;
+#endif
+    return 0;
+}
+
+/* One look at the child's process group (every process whose pgid is `pid`, and the child itself): whether a
+ * thread of it is running (R), whether one is in a timed wait or in D (it will move by itself: `soft`), and a sum of
+ * its CPU ticks and each thread's schedstat run time and times scheduled (`sig`: equal in two looks = no progress). */
+typedef struct { int running, soft; unsigned long long sig; } fm_look_t;
+static fm_look_t fm_look(pid_t pid) {
+    fm_look_t l = {0, 0, 0};
     DIR *d = opendir("/proc");
-    if (!d) return 1;
+    if (!d) return (fm_look_t){1, 0, 0};
     struct dirent *e;
     while ((e = readdir(d))) {
         char p[300], buf[1024];
@@ -186,38 +218,50 @@ static int fm_look(pid_t pid, long *cpu) {
         long ppid, pgrp, f[12];
         if (!rp || sscanf(rp + 2, "%c %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &st, &ppid, &pgrp, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10]) < 14) continue;
         if (pgrp != pid && atol(e->d_name) != pid) continue;
-        *cpu += f[9] + f[10]; /* utime + stime */
+        l.sig += (unsigned long long)(f[9] + f[10]); /* utime + stime */
         snprintf(p, sizeof p, "/proc/%s/task", e->d_name);
         DIR *t = opendir(p);
         struct dirent *te;
         while (t && (te = readdir(t))) {
             if (te->d_name[0] == '.') continue;
-            snprintf(p, sizeof p, "/proc/%s/task/%s/stat", e->d_name, te->d_name);
+            char task[300];
+            snprintf(task, sizeof task, "/proc/%s/task/%s", e->d_name, te->d_name);
+            snprintf(p, sizeof p, "%s/stat", task);
             int tf = open(p, O_RDONLY | O_CLOEXEC);
             if (tf < 0) continue;
             ssize_t k = read(tf, buf, sizeof buf - 1);
             close(tf);
             buf[k > 0 ? k : 0] = 0;
             char *tp = strrchr(buf, ')');
-            if (tp && tp[2] == 'R') running = 1;
+            char ts = tp ? tp[2] : '?';
+            if (ts == 'R') l.running = 1;
+            else if (ts == 'D' || (ts == 'S' && fm_timed_wait(task))) l.soft = 1;
+            snprintf(p, sizeof p, "%s/schedstat", task);
+            if ((tf = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
+                k = read(tf, buf, sizeof buf - 1);
+                close(tf);
+                buf[k > 0 ? k : 0] = 0;
+                unsigned long long ns = 0, wait = 0, times = 0;
+                if (sscanf(buf, "%llu %llu %llu", &ns, &wait, &times) == 3) l.sig += ns * 31 + times;
+            }
         }
         if (t) closedir(t);
     }
     closedir(d);
-    return running;
+    return l;
 }
 
-/* A child alive at the timeout is a hang when it is blocked (no thread of its group running in two looks 100 ms
- * apart, no CPU time used between them); one still computing is slow: waited for, up to 5 x the timeout, as the
- * harness does. 1 = exited (*st set), 0 = a hang. */
+/* A child alive at the timeout is a hang when it is blocked: no thread of its group running or in a timed wait in
+ * two looks 100 ms apart, and no progress (CPU time, schedstat) between them. One that is not is slow: waited for,
+ * looked at every max(100 ms, timeout / 4), up to 5 x the timeout (then a hang), as the harness does.
+ * 1 = exited (*st set), 0 = a hang. */
 static int fm_wait_slow(pid_t pid, int out, double t0, int *st, int *slow) {
     double hard = t0 + 5 * FM_TIMEOUT_MS, step = FM_TIMEOUT_MS / 4 > 100 ? FM_TIMEOUT_MS / 4 : 100;
     for (;;) {
-        long c1, c2;
-        int r1 = fm_look(pid, &c1);
+        fm_look_t a = fm_look(pid);
         if (fm_wait(pid, out, fm_now_ms() + 100, st)) return *slow = 1;
-        int r2 = fm_look(pid, &c2);
-        if (!r1 && !r2 && c1 == c2) return 0;
+        fm_look_t b = fm_look(pid);
+        if (!a.running && !b.running && !a.soft && !b.soft && a.sig == b.sig) return 0;
         if (fm_now_ms() >= hard) return 0;
         if (fm_wait(pid, out, fm_now_ms() + step < hard ? fm_now_ms() + step : hard, st)) return *slow = 1;
     }
