@@ -12,6 +12,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { buildAtomically } from '../adapters/apt.ts';
 import { lockFile, withLock } from '../src/lock.ts';
+import { cleanBaseEnv } from '../src/proc.ts';
 import { compareVersions, readJson, writeWhole } from '../src/util.ts';
 import { glibcNeed } from '../src/runtimes/node-dist.ts';
 import type { Provisioner } from './provisioner.ts';
@@ -127,9 +128,10 @@ async function fill(tmp: string, version: string, dist: Packument['versions'][st
   if (!existsSync(exe)) throw new Error(`provision node@${version}: ${dist.tarball} has no bin/node`);
   const need = glibcNeed(exe);
   const host = hostGlibc();
-  // it must say its own version where it can run; on an older host glibc it may still run in a newer glibc copy
+  // it must say its own version where it can run (in a clean environment: no NODE_OPTIONS of the caller's); on an
+  // older host glibc it may still run in a newer glibc copy
   if (host && (!need || compareVersions(host, need) >= 0)) {
-    const out = await sh`${exe} -p process.versions.node`.catch((e: unknown) => {
+    const out = await $({ quiet: true, timeout: '2m', env: cleanBaseEnv() })`${exe} -p process.versions.node`.catch((e: unknown) => {
       throw new Error(`provision node@${version}: the downloaded node does not run here (${why(e)})`);
     });
     if (out.stdout.trim() !== version) throw new Error(`provision node@${version}: the downloaded node says it is ${out.stdout.trim()}`);
