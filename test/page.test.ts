@@ -26,6 +26,16 @@ t.test('where a finding\'s cause lives (pure)', async (t) => {
   t.same(causeOf([py('3.11.7')], [py('3.11.7', 'musl', '1.2.5')]).cause, 'libc', 'the same python passes on another libc: the libc');
 });
 
+t.test('columns: by runtime, then its version (free-threaded after its base), then libc; the table groups them', async (t) => {
+  const cell = (env: string, name: string, version: string, rt: string) =>
+    ({ case: 'python/f/a', family: 'f', title: 'a', cite: [], file: '', source: '', runtime: 'python', runtime_version: rt, env, libc: { name, version, path: '', banner: '' }, verdict: 'pass', level: 'guaranteed', forks: 300, failures: 0, counts: { ok: 300, hang: 0, crash: 0, wrong: 0 }, rate: 0, interval: [0, 0.01], replay: '', seed: 1, clean_env: {} }) as unknown as CellResult;
+  const m = buildMatrix([cell('musl-1.2.5', 'musl', '1.2.5', '3.14.0t'), cell('glibc-2.41', 'glibc', '2.41', '3.11.7'), cell('glibc-2.36', 'glibc', '2.36', '3.14.0t'), cell('glibc-2.36', 'glibc', '2.36', '3.14.0'), cell('glibc-2.36', 'glibc', '2.36', '3.11.7')]);
+  t.same(m.columns.map((c) => c.id), ['glibc-2.36 · python 3.11.7', 'glibc-2.41 · python 3.11.7', 'glibc-2.36 · python 3.14.0', 'glibc-2.36 · python 3.14.0t', 'musl-1.2.5 · python 3.14.0t']);
+  const html = toHTML(m);
+  t.match(html, /<th class="grp" colspan="2">python 3\.11\.7<\/th><th class="grp" colspan="1">python 3\.14\.0<\/th><th class="grp" colspan="2">python 3\.14\.0t<\/th>/, 'one header over each version');
+  t.match(html, /<tr class="ver"><th colspan="3">python 3\.14\.0t<\/th><\/tr>/, 'the grid groups its rows by version too');
+});
+
 t.test('the matrix page in headless Chromium', { skip: CHROMIUM ? false : 'no Chromium (apt-get install chromium): .ci/run installs it' }, async (t) => {
   const { chromium } = await import('playwright-core');
   const r = await runFixture('test/fixtures/verdicts', ['libc']);
