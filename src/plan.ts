@@ -26,7 +26,7 @@ export const OVERHEAD_S: Record<string, number> = { libc: 3, python: 3, ruby: 12
  * in a fresh container (not cached); a Debian root unpacks a ~400 MB tarball. A cold cache costs minutes more
  * (a root's debootstrap ~11 min) once per cache key.
  */
-export const PROVISION_S: Record<string, number> = { host: 60, glibc: 30, allocators: 10, musl: 30, 'musl-python': 20, 'musl-ruby': 20, libuv: 40, 'root-bullseye': 60, 'root-trixie': 60 };
+export const PROVISION_S: Record<string, number> = { host: 60, glibc: 30, allocators: 10, musl: 30, 'musl-python': 20, 'musl-ruby': 20, libuv: 40, 'root-bullseye': 60, 'root-bookworm': 60, 'root-trixie': 60, 'root-sid': 60 };
 /** A cell that is skipped (its runtime is missing there) costs next to nothing. */
 export const SKIP_S = 0.2;
 
