@@ -5,7 +5,8 @@
    Build: cc -O1 -pthread glibc-dlopen-in-child-after-fork.c -o dlc -ldl
    Run:   ./dlc [forks] [lib1 lib2 lib3 lib4]
           the threads dlopen/dlclose the four libraries given (e.g. libxml2.so.2 libsqlite3.so.0 libncursesw.so.6
-          libexpat.so.1: ones the program has not loaded), or four tiny ones it builds in /tmp (needs cc on PATH) */
+          libexpat.so.1: ones the program has not loaded; the ld.so assertion needs these), or four tiny ones it
+          builds in /tmp (needs cc on PATH; the child then only hangs) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -49,9 +50,10 @@ int main(int argc, char **argv) {
     while (!__atomic_load_n(&inside, __ATOMIC_SEQ_CST) && now_ms() < until) { }
     pid_t pid = fork();
     if (pid == 0) {
-      /* a library that is always loaded (libc), then one the child maps anew */
-      void *m = dlopen("libc.so.6", RTLD_NOW);
-      if (!m) { dprintf(2, "child: dlopen(libc.so.6): %s\n", dlerror()); _exit(1); }
+      /* libm (a dependency of libxml2 and libsqlite3, so the threads load and unload it too), then a library
+         of one of the threads */
+      void *m = dlopen("libm.so.6", RTLD_NOW);
+      if (!m) { dprintf(2, "child: dlopen(libm.so.6): %s\n", dlerror()); _exit(1); }
       void *n = dlopen(libs[0], RTLD_NOW);
       if (!n) { dprintf(2, "child: dlopen(%s): %s\n", libs[0], dlerror()); _exit(1); }
       _exit(0);
