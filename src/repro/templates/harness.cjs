@@ -86,7 +86,7 @@ function descendants(root, exclude) {
   const kids = new Map();
   for (const p of fs.readdirSync('/proc')) { if (!/^\d+$/.test(p)) continue; const s = stat(p); if (s) kids.set(+p, s); }
   const out = [];
-  const walk = (pid) => { for (const [p, s] of kids) if (s.ppid === pid) { if (!exclude.has(p) && s.pgrp === kids.get(root)?.pgrp) out.push(p); walk(p); } };
+  const walk = (pid) => { for (const [p, s] of kids) if (s.ppid === pid) { if (!exclude.has(p) && s.pgrp === (kids.get(root) || {}).pgrp) out.push(p); walk(p); } };
   walk(root);
   return out;
 }
@@ -135,7 +135,7 @@ function watchdog() {
     if (nowMs() - T0[0] < FM_TIMEOUT_MS) continue;
     let verdict = null;
     while (!verdict && Atomics.load(SH, S_OWNER) === owner) {
-      const pids = descendants(root, exclude).filter((p) => stat(p)?.state !== 'Z');
+      const pids = descendants(root, exclude).filter((p) => (stat(p) || {}).state !== 'Z');
       const a = look(pids);
       waitMs(100);
       const b = look(pids);
