@@ -161,7 +161,9 @@ export async function buildAddon(cacheDir: string, nodeBin?: string): Promise<{ 
       for (const f of ADDON_SOURCES) await fsp.copyFile(path.join(ADDON_SOURCE_DIR, f), path.join(tmp, f));
       // node-gyp and the compiler must find python3/make/cc: keep PATH; put this node first
       env.PATH = [path.dirname(facts.execPath), env.PATH ?? '/usr/bin:/bin'].join(path.delimiter);
-      const r = await run(bin, [gyp, 'rebuild', `--nodedir=${nodeDir}`, `--devdir=${path.join(tmp, '.devdir')}`, '--jobs=2'], {
+      // node-gyp itself runs on forkmatrix's own Node (today's node-gyp needs Node >= 20.17; Node 12 cannot even
+      // parse it): --nodedir makes it build for the target's headers, and the load check below uses the target
+      const r = await run(process.execPath, [gyp, 'rebuild', `--nodedir=${nodeDir}`, `--devdir=${path.join(tmp, '.devdir')}`, '--jobs=2'], {
         cwd: tmp, env, timeoutMs: BUILD_TIMEOUT_MS,
       });
       const built = path.join(tmp, TARGET);
