@@ -102,7 +102,7 @@ t.test('--libc sources: git:PATH@REV and what a tree is', async (t) => {
 });
 
 t.test('pruneStaleDeps: an object depending on a file this commit lacks is rebuilt; phony header rules go', async (t) => {
-  const { pruneStaleDeps } = await import('../src/libc-src/build.ts');
+  const { pruneStaleDeps } = await import('../src/libc-src/worktree.ts');
   const src = tmp();
   mkdirSync(path.join(src, 'obj/src/a'), { recursive: true });
   mkdirSync(path.join(src, 'src/a'), { recursive: true });
