@@ -41,7 +41,11 @@ t.test(`provision node@${VERSION} from the npm registry, twice`, async (t) => {
 });
 
 t.test(`a quick node cell runs on the provisioned Node ${VERSION}`, async (t) => {
-  if (!existsSync(exe)) return t.skip(`needs node@${VERSION}: forkmatrix provision node@${VERSION}`);
+  if (!existsSync(exe)) {
+    t.comment(`needs node@${VERSION}: forkmatrix provision node@${VERSION}`);
+    t.fail(`node@${VERSION} was not provisioned by the test above`);
+    return;
+  }
   // only the cache's builds: no other node column beside it (the host's PATH node would make a second one)
   const env = { FORKMATRIX_SOURCES: 'node-dist' };
   const list = cli(['list'], env);
