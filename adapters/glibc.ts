@@ -18,17 +18,15 @@ import { isMuslSource, treeKind } from '../src/libc-src/tree.ts';
 import { compareVersions } from '../src/util.ts';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync,
+  closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync,
   statSync, writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { buildAtomically, debVersion, PrivateApt, unpackDeb } from './apt.ts';
+import { copyEnv, LAZY_COPY_MAX, makeCopy, notForGlibc, readCopy, patchedProgram } from '../provision/glibc-copies.ts';
 import { hostRuntimes, probeHost, which } from './host.ts';
-import { findOf } from '../src/runtimes/specs.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile, sameFile } from '../src/probe.ts';
-import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance, FoundRuntime } from '../src/types.ts';
-import { lockFile, withLock } from '../src/lock.ts';
+import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance } from '../src/types.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // ELF: what a binary asks of the dynamic loader (read straight from the file, no binutils needed)
@@ -200,7 +198,7 @@ export const GLIBC_PIECE_RE =
 
 /** Sonames a runtime copy is made to load from its tree first: a host library with its own RUNPATH (e.g. a pyenv
  * libpython) would otherwise find the host's libm through the system search path. */
-const FIRST_NEEDED = ['libm.so.6', 'libpthread.so.0', 'libdl.so.2', 'librt.so.1'];
+export const FIRST_NEEDED = ['libm.so.6', 'libpthread.so.0', 'libdl.so.2', 'librt.so.1'];
 
 export function hostLibDirs(): string[] {
   return ['/usr/local/lib/x86_64-linux-gnu', '/usr/local/lib', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu'].filter((d) => existsSync(d));
@@ -308,7 +306,7 @@ export function mappedFiles(maps: string): string[] {
   return [...out];
 }
 
-const realOr = (p: string) => {
+export const realOr = (p: string) => {
   try {
     return realpathSync(p);
   } catch {
@@ -336,7 +334,7 @@ export interface GlibcTree {
   env: Record<string, string>;
 }
 
-interface DebMeta {
+export interface DebMeta {
   suite: string[];
   deb: string;
   debVersion: string;
@@ -352,7 +350,7 @@ export const DEBIAN_GLIBC: { suite: string; version: string | null; provision: b
   { suite: 'sid', version: null, provision: true },
 ];
 
-function findLoaderDir(root: string): string | null {
+export function findLoaderDir(root: string): string | null {
   for (const d of ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu']) {
     if (existsSync(path.join(root, d, 'ld-linux-x86-64.so.2')) && existsSync(path.join(root, d, 'libc.so.6'))) return path.join(root, d);
   }
@@ -370,7 +368,7 @@ export function bannerOf(libc: string, loader: string): LibcProof {
   return { name, version, path: libc, banner: banner.split('\n').slice(0, 2).join(' ') };
 }
 
-function debianTree(dir: string): GlibcTree | null {
+export function debianTree(dir: string): GlibcTree | null {
   let meta: DebMeta;
   try {
     meta = JSON.parse(readFileSync(path.join(dir, 'forkmatrix.json'), 'utf8')) as DebMeta;
@@ -476,30 +474,7 @@ function isLinkerScript(f: string): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 // patchelf (Debian's): on PATH, else downloaded into the cache (no root)
 
-export async function ensurePatchelf(cacheDir: string, log: (l: string) => void = () => {}, preferSystem = true): Promise<string> {
-  const sys = preferSystem ? which('patchelf') : null;
-  if (sys && capture(sys, ['--version']).code === 0) return sys;
-  const cached = cachedPatchelf(cacheDir);
-  if (cached) return cached;
-  const suite = hostCodename();
-  log(`glibc: patchelf is not on PATH: downloading Debian's patchelf/${suite} into the cache`);
-  const apt = new PrivateApt(cacheDir);
-  const tmpDebs = path.join(cacheDir, 'tools', `.debs-${process.pid}`);
-  try {
-    const [deb] = apt.download([`patchelf/${suite}`], tmpDebs, log);
-    const dir = path.join(cacheDir, 'tools', `patchelf-${debVersion(deb)}`);
-    await buildAtomically(dir, (tmp) => {
-      unpackDeb(deb, tmp);
-      const r = capture(path.join(tmp, 'usr/bin/patchelf'), ['--version']);
-      if (r.code !== 0) throw new Error(`the downloaded patchelf does not run here: ${(r.stderr || r.error || '').trim()}`);
-    });
-    return path.join(dir, 'usr/bin/patchelf');
-  } finally {
-    rmSync(tmpDebs, { recursive: true, force: true });
-  }
-}
-
-function cachedPatchelf(cacheDir: string): string | null {
+export function cachedPatchelf(cacheDir: string): string | null {
   try {
     for (const d of readdirSync(path.join(cacheDir, 'tools')).filter((n) => /^patchelf-/.test(n) && !n.includes('.tmp-')).sort().reverse()) {
       const p = path.join(cacheDir, 'tools', d, 'usr/bin/patchelf');
@@ -517,34 +492,10 @@ function patchelfNow(cacheDir: string): string | null {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Runtime copies
-
-/** Copies bigger than this are made by `provision` only (environments() must stay fast). */
-const LAZY_COPY_MAX = 32 << 20;
-
-interface CopyRecord {
-  ok: boolean;
-  reason?: string;
-  executable?: string;
-  source?: string;
-  checked?: string;
-}
-
-/** Bump when the way copies are made changes: older copies are then made again. */
-const COPY_FORMAT = 2;
-
-function copyKey(rt: RuntimeInstance): string {
-  const st = statSync(rt.executable);
-  return `${rt.runtime}-${rt.version}-${createHash('sha256').update(`${realOr(rt.executable)}\0${st.size}\0${st.mtimeMs}\0${COPY_FORMAT}`).digest('hex').slice(0, 10)}`;
-}
-
-/** The variables a runtime's copies need on a tree (Ruby: RUBYLIB with its rbconfig override; runners/<rt>/index.ts). */
-function copyEnv(tree: GlibcTree, rt: RuntimeInstance): Record<string, string> {
-  return findOf(rt.runtime as FoundRuntime).glibcCopy?.env?.(path.dirname(tree.copies)) ?? {};
-}
+// Proof: the glibc pieces a process maps (runtime copies: provision/glibc-copies.ts)
 
 /** Is every glibc piece in this maps text from the tree? Returns the offending files. */
-function foreignPieces(maps: string, tree: GlibcTree): string[] {
+export function foreignPieces(maps: string, tree: GlibcTree): string[] {
   const own = treeFiles(tree);
   return mappedFiles(maps).filter((f) => GLIBC_PIECE_RE.test(path.basename(f)) && !own.has(realOr(f)));
 }
@@ -568,142 +519,6 @@ function treeFiles(tree: GlibcTree): Set<string> {
     treeFilesMemo.set(key, set);
   }
   return set;
-}
-
-/** Why an interpreter is not a glibc program at all (a musl-linked --runtime), or null. */
-function notForGlibc(rt: RuntimeInstance): string | null {
-  try {
-    const interp = readElf(rt.executable).interp;
-    if (interp && !/ld-linux/.test(path.basename(interp))) return `${rt.executable} is not linked against glibc (its loader is ${interp})`;
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return null;
-}
-
-/** A copy that cannot work (patchelf refused it, or the check failed): remembered, so it is not retried until the
- * next `provision`. Other errors (a full disk, a race) are not remembered. */
-class CopyRefused extends Error {}
-
-const copiesInFlight = new Map<string, Promise<CopyRecord>>();
-
-/** Make (once) and check the patchelf'd copy of a host interpreter for a tree. */
-function makeCopy(tree: GlibcTree, rt: RuntimeInstance, patchelf: string): Promise<CopyRecord> {
-  const dir = path.join(tree.copies, copyKey(rt));
-  // one build per directory at a time in this process (buildAtomically's temporary name is per process)
-  let p = copiesInFlight.get(dir);
-  if (!p) {
-    p = makeCopyNow(tree, rt, patchelf, dir).finally(() => copiesInFlight.delete(dir));
-    copiesInFlight.set(dir, p);
-  }
-  return p;
-}
-
-async function makeCopyNow(tree: GlibcTree, rt: RuntimeInstance, patchelf: string, dir: string): Promise<CopyRecord> {
-  const name = path.basename(rt.executable);
-  const failed = `${dir}.failed.json`;
-  rmSync(failed, { force: true });
-  try {
-    await buildAtomically(dir, (tmp) => {
-      const exe = path.join(tmp, 'bin', name);
-      mkdirSync(path.dirname(exe), { recursive: true });
-      copyFileSync(rt.executable, exe);
-      chmodSync(exe, 0o755);
-      const orig = readElf(rt.executable);
-      const originDir = path.dirname(realOr(rt.executable));
-      const own = [...orig.rpath, ...orig.runpath].map((d) => d.replace(/\$(ORIGIN|\{ORIGIN\})/g, originDir));
-      const search = [...tree.dirs, ...own, ...hostLibDirs()].filter((d, i, a) => a.indexOf(d) === i);
-      const add = FIRST_NEEDED.filter((s) => !orig.needed.includes(s) && tree.dirs.some((d) => existsSync(path.join(d, s))));
-      // DT_RPATH (--force-rpath), not DT_RUNPATH: RPATH also serves the libraries the program loads that have none
-      // of their own (and dlopen from libc, e.g. NSS modules); RUNPATH would serve the program's direct needs only.
-      // one patchelf call per kind of change: patchelf 0.14 (bookworm) given --set-interpreter, --set-rpath and
-      // --add-needed in one call writes a binary that dies with "stack smashing detected"
-      const steps = [['--set-interpreter', tree.loader, '--force-rpath', '--set-rpath', search.join(':')], ...(add.length ? [add.flatMap((s) => ['--add-needed', s])] : [])];
-      for (const step of steps) {
-        const r = capture(patchelf, [...step, exe], { env: cleanBaseEnv(), timeoutMs: 120_000 });
-        if (r.code !== 0) throw new CopyRefused(`patchelf ${step[0]} failed on a copy of ${rt.executable}: ${(r.stderr || r.error || '').trim()}`);
-      }
-      const copy = findOf(rt.runtime as FoundRuntime).glibcCopy;
-      copy?.prepare?.(tmp, rt); // the runtime's own extras next to the copy (runners/<rt>/index.ts)
-      // the check: the copy runs, maps this tree's libc and no other glibc piece, and names itself
-      const env: Record<string, string> = { ...cleanBaseEnv({ HOME: tmp }), ...tree.env, ...copyEnv(tree, rt) };
-      if (!copy) throw new CopyRefused(`${rt.runtime} has no glibc copy check in its spec (runners/${rt.runtime}/index.ts)`);
-      const check = capture(exe, copy.verify, { env, timeoutMs: 60_000 });
-      if (check.code !== 0) throw new CopyRefused(`the ${rt.runtime} copy does not run on ${tree.id}: ${(check.stderr || check.error || '').trim().split('\n').slice(-3).join(' ')}`);
-      const [self, ...rest] = check.stdout.split('\n');
-      const maps = rest.join('\n');
-      const libc = libcFromMaps(maps);
-      if (!libc || !sameFile(libc, tree.libc)) throw new CopyRefused(`the ${rt.runtime} copy loaded ${libc ?? 'no libc'}, not ${tree.libc}`);
-      const foreign = foreignPieces(maps, tree);
-      if (foreign.length) throw new CopyRefused(`the ${rt.runtime} copy mixes glibc pieces: ${foreign.join(', ')} (not from ${tree.dirs.join(':')})`);
-      // the copy is checked in a temporary directory that is renamed into place: compare relative to it
-      if (path.relative(tmp, realOr(self.trim())) !== path.join('bin', name))
-        throw new CopyRefused(`the ${rt.runtime} copy names ${self.trim()} as its executable, not itself: its children would leave ${tree.id}`);
-      const rec: CopyRecord = { ok: true, executable: path.join(dir, 'bin', name), source: rt.executable, checked: new Date().toISOString() };
-      writeFileSync(path.join(tmp, 'forkmatrix.json'), JSON.stringify(rec, null, 1));
-    });
-  } catch (e) {
-    const won = readCopy(tree, rt);
-    if (won?.ok) return won; // another process made the same copy first
-    const rec: CopyRecord = { ok: false, reason: (e as Error).message, source: rt.executable };
-    if (e instanceof CopyRefused) {
-      mkdirSync(tree.copies, { recursive: true });
-      writeFileSync(failed, JSON.stringify(rec, null, 1));
-    }
-    return rec;
-  }
-  return readCopy(tree, rt) ?? { ok: false, reason: `the ${rt.runtime} copy vanished from ${dir}` };
-}
-
-function readCopy(tree: GlibcTree, rt: RuntimeInstance): CopyRecord | null {
-  const dir = path.join(tree.copies, copyKey(rt));
-  for (const f of [path.join(dir, 'forkmatrix.json'), `${dir}.failed.json`]) {
-    try {
-      return JSON.parse(readFileSync(f, 'utf8')) as CopyRecord;
-    } catch {
-      /* next */
-    }
-  }
-  return null;
-}
-
-/**
- * A copy of a dynamically linked host program whose PT_INTERP is the tree's loader and whose DT_RPATH is the tree's
- * dirs then the host's (cached by the program's path, size and mtime). null when it cannot be made: the caller
- * then runs the program through the loader.
- */
-export function patchedProgram(tree: GlibcTree, prog: string, patchelf: string): string | null {
-  try {
-    if (!path.isAbsolute(prog)) return null;
-    const st = statSync(prog);
-    const elf = readElf(prog);
-    if (!elf.interp || (elf.type !== 2 && elf.type !== 3)) return null;
-    const key = createHash('sha256').update(`${realOr(prog)}\0${st.size}\0${st.mtimeMs}\0${tree.loader}`).digest('hex').slice(0, 20);
-    const dir = path.join(path.dirname(tree.copies), 'programs', key);
-    const out = path.join(dir, path.basename(prog));
-    if (existsSync(out)) return out;
-    const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    mkdirSync(tmp, { recursive: true });
-    try {
-      const t = path.join(tmp, path.basename(prog));
-      copyFileSync(prog, t);
-      chmodSync(t, 0o755);
-      const own = [...elf.rpath, ...elf.runpath].map((d) => d.replace(/\$(ORIGIN|\{ORIGIN\})/g, path.dirname(realOr(prog))));
-      const search = [...tree.dirs, ...own, ...hostLibDirs()].filter((d, i, a) => a.indexOf(d) === i);
-      const r = capture(patchelf, ['--set-interpreter', tree.loader, '--force-rpath', '--set-rpath', search.join(':'), t], { env: cleanBaseEnv(), timeoutMs: 60_000 });
-      if (r.code !== 0) return null;
-      try {
-        renameSync(tmp, dir);
-      } catch {
-        /* another process made it first */
-      }
-      return existsSync(out) ? out : null;
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  } catch {
-    return null;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -829,88 +644,6 @@ export async function glibcTreeEnvironments(opts: AdapterOptions, o?: TreeEnvOpt
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Provisioning
-
-async function provisionDebian(opts: AdapterOptions, log: (l: string) => void): Promise<GlibcTree[]> {
-  const host = hostGlibc();
-  const have = debianTrees(opts.cacheDir);
-  const metaOf = (t: GlibcTree) => JSON.parse(readFileSync(path.join(t.root, 'forkmatrix.json'), 'utf8')) as DebMeta;
-  const apt = new PrivateApt(opts.cacheDir);
-  for (const target of DEBIAN_GLIBC.filter((d) => d.provision)) {
-    const present = have.find((t) => metaOf(t).suite.includes(target.suite));
-    if (present) {
-      log(`glibc: ${target.suite}: glibc ${present.version} already in ${present.root}`);
-      continue;
-    }
-    if (host && target.version && target.version === host.version) {
-      log(`glibc: ${target.suite} ships glibc ${target.version}, this host's own: the host environment covers it`);
-      continue;
-    }
-    const tmpDebs = path.join(opts.cacheDir, 'glibc', `.debs-${process.pid}`);
-    try {
-      log(`glibc: downloading libc6/${target.suite}`);
-      const [deb] = apt.download([`libc6/${target.suite}`], tmpDebs, log);
-      const stage = path.join(tmpDebs, 'x');
-      unpackDeb(deb, stage);
-      const lib = findLoaderDir(stage);
-      if (!lib) throw new Error(`libc6/${target.suite} (${path.basename(deb)}) has no ld-linux-x86-64.so.2 + libc.so.6 in usr/lib or lib/x86_64-linux-gnu`);
-      const proof = bannerOf(path.join(lib, 'libc.so.6'), path.join(lib, 'ld-linux-x86-64.so.2'));
-      if (proof.name !== 'glibc') throw new Error(`libc6/${target.suite}: its libc.so.6 does not say it is glibc: ${proof.banner}`);
-      if (host && proof.version === host.version) {
-        log(`glibc: ${target.suite} ships glibc ${proof.version}, this host's own: the host environment covers it`);
-        continue;
-      }
-      const floor = probeFloor(opts.cacheDir, proof.version);
-      if (floor) {
-        log(`glibc: ${target.suite}: ${floor}; skipped`);
-        continue;
-      }
-      const dir = path.join(opts.cacheDir, 'glibc', proof.version);
-      if (existsSync(dir)) {
-        // the same upstream version from another suite: remember the suite too
-        const meta = JSON.parse(readFileSync(path.join(dir, 'forkmatrix.json'), 'utf8')) as DebMeta;
-        if (!meta.suite.includes(target.suite)) meta.suite.push(target.suite);
-        writeFileSync(path.join(dir, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
-        continue;
-      }
-      await buildAtomically(dir, (tmp) => {
-        unpackDeb(deb, tmp);
-        const meta: DebMeta = { suite: [target.suite], deb: path.basename(deb), debVersion: debVersion(deb), version: proof.version, banner: proof.banner };
-        writeFileSync(path.join(tmp, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
-        // the loader must run a host program with this libc before the copy is kept
-        const t = debianTree(tmp)!;
-        const probe = capture(t.loader, ['--library-path', t.dirs.join(':'), '/bin/cat', '/proc/self/maps'], { env: cleanBaseEnv() });
-        const got = libcFromMaps(probe.stdout);
-        if (probe.code !== 0 || !got || !sameFile(got, t.libc)) throw new Error(`the unpacked loader cannot run /bin/cat with its libc: ${(probe.stderr || probe.error || '').trim()}`);
-      });
-      log(`glibc: glibc ${proof.version} (Debian ${target.suite} ${debVersion(deb)}) in ${dir}`);
-    } finally {
-      rmSync(tmpDebs, { recursive: true, force: true });
-    }
-  }
-  return debianTrees(opts.cacheDir).filter((t) => !host || t.version !== host.version);
-}
-
-async function provisionCopies(trees: GlibcTree[], opts: AdapterOptions, log: (l: string) => void): Promise<void> {
-  const patchelf = await ensurePatchelf(opts.cacheDir, log);
-  const { runtimes } = hostRuntimesOnce(opts);
-  for (const tree of trees) {
-    for (const rt of runtimes.filter((r) => r.runtime !== 'libc')) {
-      const refuse = notForGlibc(rt) ?? refuseOlder(runtimeFiles(rt.executable), tree.version, `${rt.runtime} ${rt.version}`);
-      if (refuse) {
-        log(`glibc: ${tree.id}: no ${rt.runtime} copy: ${refuse}`);
-        continue;
-      }
-      const before = readCopy(tree, rt);
-      if (before?.ok) continue;
-      log(`glibc: ${tree.id}: making a patchelf'd copy of ${rt.executable}`);
-      const rec = await makeCopy(tree, rt, patchelf);
-      log(rec.ok ? `glibc: ${tree.id}: ${rt.runtime} ${rt.version} -> ${rec.executable}` : `glibc: ${tree.id}: ${rt.runtime} ${rt.version}: ${rec.reason}`);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // The adapter
 
 function runtimeSummary(e: Environment): string {
@@ -920,14 +653,6 @@ function runtimeSummary(e: Environment): string {
 
 export const glibcAdapter: Adapter = {
   name: 'glibc',
-  async provision(what, opts, log) {
-    if (!what.includes('glibc')) return;
-    // one provision of glibc at a time per cache: a second one waits, then finds it built and reuses it
-    await withLock(lockFile(opts.cacheDir, 'provision-glibc'), 'provisioning glibc', log, async () => {
-      const trees = await provisionDebian(opts, log);
-      await provisionCopies([...trees, ...localTrees(opts)], opts, log);
-    });
-  },
   async environments(opts) {
     return glibcTreeEnvironments(opts);
   },

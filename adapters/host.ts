@@ -139,27 +139,11 @@ export function hostEnvironment(opts: AdapterOptions, id?: string, extraEnv: Rec
   };
 }
 
-/** Debian packages that give the host its runtimes (each runtime's spec names its own) and the hang diagnosis. */
+/** Debian packages that give the host its runtimes (`provision host`: provision/host.ts) (each runtime's spec names its own) and the hang diagnosis. */
 export const HOST_PACKAGES: Record<string, string> = Object.assign({ gdb: 'gdb' }, ...RUNTIME_SPECS.map((s) => s.hostPackages ?? {}));
 
 export const hostAdapter: Adapter = {
   name: 'host',
-  async provision(what, _opts, log) {
-    if (!what.includes('host')) return;
-    const need = Object.entries(HOST_PACKAGES).filter(([exe]) => !which(exe)).map(([, pkg]) => pkg);
-    if (!need.length) return log(`host: ${Object.keys(HOST_PACKAGES).join(', ')} are all present`);
-    if (process.getuid?.() !== 0) throw new Error(`host: missing ${need.join(', ')}; as root run: apt-get install -y ${need.join(' ')}`);
-    log(`host: apt-get install ${need.join(' ')}`);
-    const env = { ...cleanBaseEnv(), DEBIAN_FRONTEND: 'noninteractive' };
-    // a second provision (or any apt) at the same time: wait for dpkg's lock instead of failing on it
-    const wait = ['-o', 'DPkg::Lock::Timeout=600'];
-    let r = capture('apt-get', [...wait, 'install', '-y', '-q', ...need], { env, timeoutMs: 900_000 });
-    if (r.code !== 0) {
-      capture('apt-get', [...wait, 'update', '-q'], { env, timeoutMs: 600_000 });
-      r = capture('apt-get', [...wait, 'install', '-y', '-q', ...need], { env, timeoutMs: 900_000 });
-    }
-    if (r.code !== 0) throw new Error(`host: apt-get install ${need.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
-  },
   async environments(opts) {
     return [hostEnvironment(opts)];
   },

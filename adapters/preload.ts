@@ -1,6 +1,6 @@
 // Allocators and other interposers on every glibc environment, through LD_PRELOAD.
 //
-// - `forkmatrix provision allocators`: Debian bookworm's libjemalloc2 (5.3), libtcmalloc-minimal4 (2.10) and
+// - `forkmatrix provision allocators` (provision/allocators.ts): Debian bookworm's libjemalloc2 (5.3), libtcmalloc-minimal4 (2.10) and
 //   libmimalloc2.0 (2.0.9), unpacked into <cache>/allocators/<name>/<version>/ (they run on any glibc >= 2.36).
 // - `--preload PATH.so`: any interposer a user wants to test, as `<env>+<name>` (libfoo.so.1 -> foo).
 //
@@ -9,9 +9,8 @@
 // never the compiler or gdb (they get their own clean environments). Proof: the probe must show the library mapped
 // in a real process next to the proved libc; a preload that silently did not load is an error, not a column.
 
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { buildAtomically, debVersion, PrivateApt, unpackDeb } from './apt.ts';
 import { hostEnvironment } from './host.ts';
 import {
   compareVersions, debianTrees, DEBIAN_GLIBC, glibcTreeEnvironments, hostGlibc, mappedFiles, probeMaps, readElf, refuseOlder,
@@ -19,7 +18,6 @@ import {
 } from './glibc.ts';
 import { libcFromMaps, sameFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof } from '../src/types.ts';
-import { lockFile, withLock } from '../src/lock.ts';
 
 export interface Allocator {
   name: string;
@@ -36,9 +34,9 @@ export const ALLOCATORS: Allocator[] = [
 ];
 
 /** bookworm's builds need at most glibc 2.34-ish: they run on the host (2.36) and every newer copy. */
-const ALLOCATOR_SUITE = 'bookworm';
+export const ALLOCATOR_SUITE = 'bookworm';
 
-interface AllocMeta {
+export interface AllocMeta {
   name: string;
   pkg: string;
   suite: string;
@@ -66,45 +64,6 @@ export function allocatorLib(cacheDir: string, a: Allocator): { lib: string; met
     }
   }
   return null;
-}
-
-function findFile(dir: string, name: string): string | null {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.name === name && (e.isFile() || e.isSymbolicLink())) return p;
-    if (e.isDirectory()) {
-      const hit = findFile(p, name);
-      if (hit) return hit;
-    }
-  }
-  return null;
-}
-
-async function provisionAllocators(opts: AdapterOptions, log: (l: string) => void): Promise<void> {
-  const apt = new PrivateApt(opts.cacheDir);
-  for (const a of ALLOCATORS) {
-    const have = allocatorLib(opts.cacheDir, a);
-    if (have) {
-      log(`allocators: ${a.name} ${have.meta.debVersion} already in ${path.dirname(have.lib)}`);
-      continue;
-    }
-    const tmpDebs = path.join(opts.cacheDir, 'allocators', `.debs-${process.pid}`);
-    try {
-      log(`allocators: downloading ${a.pkg}/${ALLOCATOR_SUITE}`);
-      const [deb] = apt.download([`${a.pkg}/${ALLOCATOR_SUITE}`], tmpDebs, log);
-      const dir = path.join(opts.cacheDir, 'allocators', a.name, debVersion(deb));
-      await buildAtomically(dir, (tmp) => {
-        unpackDeb(deb, tmp);
-        const lib = findFile(tmp, a.lib);
-        if (!lib) throw new Error(`${path.basename(deb)} has no ${a.lib}`);
-        const meta: AllocMeta = { name: a.name, pkg: a.pkg, suite: ALLOCATOR_SUITE, debVersion: debVersion(deb), lib: path.relative(tmp, lib) };
-        writeFileSync(path.join(tmp, 'forkmatrix.json'), JSON.stringify(meta, null, 1));
-      });
-      log(`allocators: ${a.name} ${debVersion(deb)} in ${dir}`);
-    } finally {
-      rmSync(tmpDebs, { recursive: true, force: true });
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,10 +145,6 @@ function preloadRefusal(lib: string, version: string | undefined): string | null
 
 export const preloadAdapter: Adapter = {
   name: 'preload',
-  async provision(what, opts, log) {
-    if (!what.includes('allocators')) return;
-    await withLock(lockFile(opts.cacheDir, 'provision-allocators'), 'provisioning the allocators', log, () => provisionAllocators(opts, log));
-  },
   async environments(opts) {
     const custom = opts.preload.map((p) => ({ name: preloadName(p), lib: checkPreload(p) }));
     if (!custom.length && !ALLOCATORS.some((a) => allocatorLib(opts.cacheDir, a))) return []; // nothing to preload

@@ -2,10 +2,15 @@
 // from the machine, what it writes under the cache. src/registry.ts lists them; src/cli.ts checks the words and
 // runs them. Adapters are left with discovery, proof and launch.
 
-export interface ProvisionOptions {
+import type { AdapterOptions } from '../src/types.ts';
+
+export interface ProvisionOptions extends Partial<AdapterOptions> {
   /** the forkmatrix cache ($FORKMATRIX_CACHE, --cache, or ~/.cache/forkmatrix) */
   cacheDir: string;
 }
+
+/** The adapters' options (--runtime, --preload, --libc; none when not given), for provisioners that make copies. */
+export const adapterOptionsOf = (o: ProvisionOptions): AdapterOptions => ({ extraRuntimes: [], preload: [], libc: [], ...o });
 
 export interface Provisioner {
   /** the name on the command line; a name ending in '@' takes versions after it (node@18,22) */

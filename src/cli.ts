@@ -472,7 +472,7 @@ async function cmdProvision(argv: string[]): Promise<number> {
   const known = PROVISION_NAMES;
   const own = (p: string) => provisioners.find((pr) => pr.accepts(p));
   const unknown = positionals.filter((p) => !known.includes(p) && !own(p));
-  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${[...known, ...provisioners.map((pr) => pr.name + 'VERSION')].join(', ')}`);
+  if (unknown.length) throw new UsageError(`provision: unknown ${unknown.join(', ')}; use ${[...known, ...provisioners.filter((pr) => pr.name.endsWith('@')).map((pr) => pr.name + 'VERSION')].join(', ')}`);
   for (const p of positionals) {
     const bad = own(p)?.check(p);
     if (bad) throw new UsageError(bad);
@@ -480,16 +480,8 @@ async function cmdProvision(argv: string[]): Promise<number> {
   const aopts = adapterOptions(v);
   // the allocators are small and go on every glibc environment: 'glibc' brings them along
   const what = positionals.includes('glibc') && !positionals.includes('allocators') ? [...positionals, 'allocators'] : positionals;
-  for (const a of adapters) {
-    if (!a.provision) continue;
-    try {
-      await a.provision(what, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
   for (const pr of provisioners) {
-    const words = positionals.filter((p) => own(p) === pr);
+    const words = what.filter((p) => own(p) === pr);
     if (!words.length) continue;
     try {
       await pr.provision(words, aopts, (l) => process.stderr.write(`forkmatrix: ${l}\n`));

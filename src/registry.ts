@@ -8,16 +8,31 @@ import { glibcAdapter } from '../adapters/glibc.ts';
 import { preloadAdapter } from '../adapters/preload.ts';
 import { debianRootAdapter, ROOT_PROVISION_NAMES } from '../adapters/debian-root.ts';
 import { muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES } from '../adapters/musl-runtimes.ts';
+import { allocatorsProvisioner } from '../provision/allocators.ts';
+import { glibcProvisioner } from '../provision/glibc.ts';
+import { hostProvisioner } from '../provision/host.ts';
+import { rootsProvisioner } from '../provision/roots.ts';
 import { nodeProvisioner } from '../provision/node.ts';
-import type { Provisioner } from '../provision/provisioner.ts';
+import { pythonFtProvisioners } from '../provision/python-ft-build.ts';
+import { adapterOptionsOf, type Provisioner } from '../provision/provisioner.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners = Object.fromEntries(RUNTIME_SPECS.map((s) => [s.runtime, s])) as unknown as Record<RuntimeName, Runner>;
 
 export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, muslAdapter, muslRuntimesAdapter, debianRootAdapter];
 
-/** What `forkmatrix provision` accepts (each adapter provisions the names it knows). */
+/** What `forkmatrix provision` accepts besides NAME@VERSION words (in the order `provision: unknown` lists them). */
 export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES, ...ROOT_PROVISION_NAMES, ...MUSL_RUNTIME_PROVISION_NAMES];
 
-/** Provisioners of their own (provision/): one per name; node@18,22 takes versions. */
-export const provisioners: Provisioner[] = [nodeProvisioner];
+/** An adapter that still provisions its own names (musl, musl-runtimes), as a provisioner in its place. */
+const byAdapter = (a: Adapter, names: string[]): Provisioner => ({
+  name: names[0], needs: 'see forkmatrix provision --help', writes: `see adapters/${a.name}.ts`,
+  accepts: (w) => names.includes(w), check: () => null,
+  provision: (words, o, log) => a.provision!(words, adapterOptionsOf(o), log),
+});
+
+/** Every provisioner (provision/), in the order they run: one per name; node@18,22 takes versions. */
+export const provisioners: Provisioner[] = [
+  hostProvisioner, glibcProvisioner, allocatorsProvisioner, byAdapter(muslAdapter, MUSL_PROVISION_NAMES),
+  byAdapter(muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES), rootsProvisioner, nodeProvisioner, ...pythonFtProvisioners,
+];
