@@ -1,6 +1,6 @@
 // Runtime copies for a glibc tree (adapters/glibc.ts): a host interpreter copied and patchelf'd so its PT_INTERP is
 // the tree's loader and its DT_RPATH the tree's dirs, then checked once (it runs, maps only this tree's glibc
-// pieces, names itself as its executable) and kept in <tree>/copies/<runtime>-<version>-<hash>/ (forkmatrix.json:
+// pieces, names itself as its executable) and kept in <tree>/runtimes/<runtime>-<version>-<hash>/ (forkmatrix.json:
 // the record), built in a temporary and renamed when whole; a copy that cannot work is remembered beside it
 // (<dir>.failed.json) until the next `provision glibc`. `provision glibc` (provision/glibc.ts) makes every copy;
 // the adapter makes small ones on demand (LAZY_COPY_MAX) and patchelf'd copies of compiled cases (patchedProgram).

@@ -1,7 +1,7 @@
 // Provisioner `glibc`: Debian's libc6 from trixie (2.41) and sid (the newest), downloaded with the private apt state,
 // unpacked into <cache>/glibc/<version>/ (forkmatrix.json: suites, deb, banner) once its loader has run a host
 // program with its libc; then a patchelf'd, checked copy of each host runtime for every tree (and --libc trees),
-// in <cache>/glibc/<version>/copies/ (provision/glibc-copies.ts). patchelf is the system's, else Debian's, unpacked
+// in <cache>/glibc/<version>/runtimes/ (provision/glibc-copies.ts). patchelf is the system's, else Debian's, unpacked
 // into <cache>/tools/patchelf-<version>/. One provision of glibc at a time per cache (lock `provision-glibc`); each
 // entry is built in a temporary and renamed when whole (adapters/apt.ts buildAtomically). The adapter
 // (adapters/glibc.ts) keeps discovery, proof and launch.
@@ -130,7 +130,7 @@ async function provisionCopies(trees: GlibcTree[], opts: AdapterOptions, log: (l
 export const glibcProvisioner: Provisioner = {
   name: 'glibc',
   needs: 'a Debian mirror (http), dpkg-deb; patchelf (else Debian\'s, downloaded)',
-  writes: 'glibc/<version>/ (Debian libc6, copies/ of the host runtimes), tools/patchelf-<version>/',
+  writes: 'glibc/<version>/ (Debian libc6, runtimes/: checked copies of the host runtimes), tools/patchelf-<version>/',
   accepts: (word) => word === 'glibc',
   check: () => null,
   async provision(_words, o, log) {

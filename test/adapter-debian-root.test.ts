@@ -11,6 +11,7 @@ import {
   bindDirs, cachedRoot, debianRootAdapter, enterCommand, libcInMaps, ROOT_PROVISION_NAMES, ROOT_SPECS, rootHandle, rootId, RUNNERS_DIR,
 } from '../adapters/debian-root.ts';
 import { loadSuite, selectCases } from '../src/cases.ts';
+import { rootsProvisioner } from '../provision/roots.ts';
 import { REPO } from '../src/cli.ts';
 import { capture, cleanBaseEnv, runGrouped } from '../src/proc.ts';
 import { run } from '../src/run.ts';
@@ -55,10 +56,12 @@ t.test('ids, provision names and status: every root is available, provisionable 
     if (s.state === 'impossible') t.match(s.detail, /\w/, `${s.id}: says why`);
     if (s.state === 'available') t.match(s.detail, /runtimes: libc gcc /, `${s.id}: names its runtimes`);
   }
-  // names of other adapters are not this adapter's business
+  // the roots provisioner (provision/roots.ts) takes its own names only, and does nothing for others
+  t.same(['roots', 'root-trixie', 'musl', 'glibc', 'root-potato'].filter((w) => rootsProvisioner.accepts(w)), ['roots', 'root-trixie']);
   const log: string[] = [];
-  await debianRootAdapter.provision!(['musl', 'glibc'], opts(), (l) => log.push(l));
+  await rootsProvisioner.provision(['musl', 'glibc'], opts(), (l) => log.push(l));
   t.same(log, []);
+  t.equal(debianRootAdapter.provision, undefined, 'the adapter keeps discovery, proof and launch; provisioning is provision/roots.ts');
 });
 
 t.test('bind dirs: host paths at the same path inside, never over the root\'s own directories', async (t) => {

@@ -7,6 +7,8 @@ import { CACHE, passedOrShort, processesMentioning, tmp } from '../helpers.ts';
 import { which } from '../../adapters/host.ts';
 import { debianTrees, glibcAdapter, hostGlibc } from '../../adapters/glibc.ts';
 import { preloadAdapter } from '../../adapters/preload.ts';
+import { allocatorsProvisioner } from '../../provision/allocators.ts';
+import { glibcProvisioner } from '../../provision/glibc.ts';
 import { loadSuite, selectCases } from '../../src/cases.ts';
 import { REPO } from '../../src/cli.ts';
 import { capture } from '../../src/proc.ts';
@@ -39,8 +41,8 @@ async function provisionAll(): Promise<string | false> {
   if (!host) return 'the host libc is not glibc';
   if (host.version === '2.41') return 'this host runs glibc 2.41 itself: the host environment covers it';
   try {
-    await glibcAdapter.provision!(['glibc'], opts(), (l) => provisionLog.push(l));
-    await preloadAdapter.provision!(['allocators'], opts(), (l) => provisionLog.push(l));
+    await glibcProvisioner.provision(['glibc'], opts(), (l) => provisionLog.push(l));
+    await allocatorsProvisioner.provision(['allocators'], opts(), (l) => provisionLog.push(l));
   } catch (e) {
     return `could not provision glibc/allocators (Debian mirror unreachable?): ${(e as Error).message}`;
   }
