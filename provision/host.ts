@@ -15,7 +15,7 @@ export async function provisionHost(log: (l: string) => void): Promise<void> {
   if (!need.length) return log(`host: ${Object.keys(HOST_PACKAGES).join(', ')} are all present`);
   if (process.getuid?.() !== 0) throw new Error(`host: missing ${need.join(', ')}; as root run: apt-get install -y ${need.join(' ')}`);
   log(`host: apt-get install ${need.join(' ')}`);
-  const sh = $({ quiet: true, nothrow: true, env: { ...cleanBaseEnv(), DEBIAN_FRONTEND: 'noninteractive' } });
+  const sh = $({ quiet: true, nothrow: true, env: { ...cleanBaseEnv(), DEBIAN_FRONTEND: 'noninteractive', SHLVL: '1' } }); // SHLVL: no ~/.bashrc
   const install = () => sh({ timeout: '15m' })`apt-get ${WAIT} install -y -q ${need}`;
   let r = await install();
   if (r.exitCode !== 0) {

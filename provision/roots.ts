@@ -22,8 +22,9 @@ import type { AdapterOptions } from '../src/types.ts';
 import { adapterOptionsOf, type Provisioner } from './provisioner.ts';
 
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
-/** tar and the like: quiet, a clean environment, the exit status and stderr kept for the error line */
-const sh = $({ quiet: true, nothrow: true, env: cleanBaseEnv() });
+/** tar and the like: quiet, a clean environment, the exit status and stderr kept for the error line (SHLVL: bash
+ * fed by a socket, as zx's is, otherwise reads ~/.bashrc) */
+const sh = $({ quiet: true, nothrow: true, env: { ...cleanBaseEnv(), SHLVL: '1' } });
 
 const compressor = (file: string) => (file.endsWith('.zst') ? ['-I', 'zstd -T0 -10'] : ['-z']);
 const decompressor = (file: string) => (file.endsWith('.zst') ? ['-I', 'zstd -d'] : ['-z']);
