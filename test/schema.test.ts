@@ -24,7 +24,7 @@ t.test('bad YAML, unknown runtime, misplaced file', async (t) => {
   const bad = parseSuiteFile('runtime: python\nfamily: x\ncases:\n  - id: a\n    title: [unclosed\n', 'suites/python/x.yaml');
   t.match(formatProblem(bad.problems[0]), /^suites\/python\/x\.yaml:\d+:\d+: YAML: /);
   const rt = parseSuiteFile('runtime: java\nfamily: x\ncases: []\n', 'suites/python/x.yaml');
-  t.match(rt.problems.map(formatProblem), [/suites\/python\/x\.yaml:1:10: runtime: expected one of libc, libuv, python, ruby, node/]);
+  t.match(rt.problems.map(formatProblem), [/suites\/python\/x\.yaml:1:10: runtime: expected one of libc, python, ruby, node, libuv/, /3:8: cases: expected a non-empty list of cases/]);
   const moved = parseSuiteFile('runtime: ruby\nfamily: y\ncases:\n  - id: a\n    title: t\n    promise: {level: none, cite: c}\n    child: "1"\n    budget: {forks: 1, seconds: 1}\n    timeout: 1s\n', 'suites/python/x.yaml');
   t.match(moved.problems.map(formatProblem), [/1:10: runtime: is 'ruby' but the file lives in suites\/python\//, /2:9: family: is 'y' but the file is named x\.yaml/]);
   const types = parseSuiteFile('runtime: python\nfamily: x\ncases:\n  - id: a\n    title: t\n    promise: {level: always, cite: c}\n    parent: {threads: -1, loop: "x"}\n    child: "1"\n    budget: {forks: 1, seconds: 1}\n    timeout: 1s\n', 'suites/python/x.yaml');
