@@ -6,6 +6,7 @@ import { loadSuite, selectCases } from '../src/cases.ts';
 import { REPO } from '../src/cli.ts';
 import { run, type RunOptions } from '../src/run.ts';
 import { hostEnvironment } from '../adapters/host.ts';
+import { removeOnExit } from '../src/util.ts';
 import type { CellResult } from '../src/types.ts';
 
 import './setup.mjs';
@@ -13,8 +14,11 @@ import './setup.mjs';
 /** The tests' private cache (test/setup.mjs): never the user's ~/.cache/forkmatrix. */
 export const CACHE = process.env.FORKMATRIX_CACHE!;
 
+/** A temporary directory, removed when the test process exits (tests leave nothing in $TMPDIR). */
 export function tmp(prefix = 'fm-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+  removeOnExit(d);
+  return d;
 }
 
 export async function runFixture(dir: string, suites: string[], extra: Partial<RunOptions> = {}) {
