@@ -3,15 +3,12 @@
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { CACHE, tmp } from './helpers.ts';
+import { CACHE, runCases, tmp } from './helpers.ts';
 import { which } from '../adapters/host.ts';
 import { classifyLocal, compareVersions, glibcAdapter, glibcNeeds, hostGlibc, refuseOlder } from '../adapters/glibc.ts';
 import { checkPreload, preloadAdapter, preloadName } from '../adapters/preload.ts';
-import { loadSuite, selectCases } from '../src/cases.ts';
-import { REPO } from '../src/cli.ts';
 import { capture } from '../src/proc.ts';
-import { run } from '../src/run.ts';
-import type { AdapterOptions, CellResult, Environment } from '../src/types.ts';
+import type { AdapterOptions } from '../src/types.ts';
 
 // a cold cache downloads the package lists once (minutes on a slow mirror); later runs take seconds
 t.setTimeout(900_000);
@@ -19,18 +16,6 @@ t.setTimeout(900_000);
 const opts = (extra: Partial<AdapterOptions> = {}): AdapterOptions => ({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [], ...extra });
 const host = hostGlibc();
 
-async function runCases(dir: string, suites: string[], ids: string[], envs: Environment[]) {
-  const suite = await loadSuite(REPO, path.join(REPO, dir));
-  const cases = selectCases(suite.cases, suites, ids);
-  const out = tmp('fm-glibc-');
-  const problems: string[] = [];
-  const r = await run({
-    repoDir: REPO, cacheDir: CACHE, outRoot: out, cases, environments: envs, budget: { kind: 'full' }, jobs: 2, seed: 11, failFast: false,
-    onProblem: (l) => problems.push(l),
-  });
-  const cell = (env: string, key: string) => r.cells.find((c) => c.env === env && c.case === key) as CellResult;
-  return { ...r, cell, out, problems };
-}
 
 t.test('version needs: a glibc older than a binary\'s newest GLIBC_x.y is refused with the reason', async (t) => {
   const need = glibcNeeds(['/bin/cat']);

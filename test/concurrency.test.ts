@@ -2,7 +2,6 @@
 // one process, so they start in the same second, and as three commands). Two provisions of the same thing at once
 // are in test/slow/provision-robust.test.ts (they download).
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { loadSuite, selectCases } from '../src/cases.ts';
@@ -11,22 +10,11 @@ import { run } from '../src/run.ts';
 import { readStream } from '../src/tap.ts';
 import { hostEnvironment } from '../adapters/host.ts';
 import { HOST_ENV } from './helpers.ts';
-import { tmpDir } from './robust-helpers.ts';
+import { fm, tmpDir } from './robust-helpers.ts';
 
-const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 // a provision from a fresh test cache first rebuilds apt's package cache: minutes on a loaded machine
 t.setTimeout(900_000);
 
-function fm(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b) => (stdout += b));
-    p.stderr.on('data', (b) => (stderr += b));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Every run directory under `out` is complete: its streams read back whole, its matrix is JSON. */
 async function checkRuns(t: Test, out: string, n: number) {

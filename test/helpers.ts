@@ -7,7 +7,7 @@ import { REPO } from '../src/cli.ts';
 import { run, type RunOptions } from '../src/run.ts';
 import { hostEnvironment } from '../adapters/host.ts';
 import { removeOnExit } from '../src/util.ts';
-import type { CellResult } from '../src/types.ts';
+import type { CellResult, Environment } from '../src/types.ts';
 
 import './setup.mjs';
 
@@ -65,4 +65,18 @@ export function passedOrShort(cell: CellResult | undefined): { ok: boolean; why:
   if (!cell) return { ok: false, why: 'no such cell' };
   const short = cell.verdict === 'inconclusive' && /a pass needs at least 300 forks/.test(cell.reason ?? '');
   return { ok: cell.failures === 0 && (cell.verdict === 'pass' || short), why: `${cell.verdict}, ${cell.failures} failures in ${cell.forks} forks: ${cell.reason ?? cell.first_failure?.message ?? ''}` };
+}
+
+/** Run the named fixture cases on given environments (full budget, seed 11); `cell(env, key)` finds one. */
+export async function runCases(dir: string, suites: string[], ids: string[], envs: Environment[]) {
+  const suite = await loadSuite(REPO, path.join(REPO, dir));
+  const cases = selectCases(suite.cases, suites, ids);
+  const out = tmp('fm-cases-');
+  const problems: string[] = [];
+  const r = await run({
+    repoDir: REPO, cacheDir: CACHE, outRoot: out, cases, environments: envs, budget: { kind: 'full' }, jobs: 2, seed: 11, failFast: false,
+    onProblem: (l) => problems.push(l),
+  });
+  const cell = (env: string, key: string) => r.cells.find((c) => c.env === env && c.case === key) as CellResult;
+  return { ...r, cell, out, problems };
 }

@@ -1,5 +1,7 @@
 // Shared by the robustness tests (issue 14): synthetic cells, and counting what a run may leave behind.
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { REPO } from '../src/cli.ts';
 import { removeOnExit } from '../src/util.ts';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,4 +67,16 @@ export function tmpDir(prefix = 'fm-test-'): string {
   const d = mkdtempSync(path.join(os.tmpdir(), prefix));
   removeOnExit(d);
   return d;
+}
+
+/** Run the forkmatrix CLI (no colour) and collect its exit code and output. */
+export function fm(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [path.join(REPO, 'bin/forkmatrix.mjs'), ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b) => (stdout += b));
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -8,23 +8,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../../src/cli.ts';
 import { ALLOCATORS, allocatorLib } from '../../adapters/preload.ts';
-import { seededCache } from '../robust-helpers.ts';
+import { fm, seededCache } from '../robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
 // a provision from a fresh cache first rebuilds apt's package cache: minutes on a loaded machine
 t.setTimeout(900_000);
 const NO_APT = 'no private apt state in the test cache to copy (npm run test:slow provisions it first: test/slow/prepare.mjs)';
 
-function fm(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b) => (stdout += b));
-    p.stderr.on('data', (b) => (stderr += b));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 const exited = (p: ChildProcess) => new Promise<void>((res) => (p.exitCode != null || p.signalCode ? res() : p.on('exit', () => res())));
 
 const provCache = seededCache('concurrency');
