@@ -21,8 +21,9 @@ const require = createRequire(import.meta.url);
 // Node >= CASES_NODE: they require('node:fs'), which require() knows from Node 14.18 and 16 only, so on older
 // Nodes CommonJS resolution drops the prefix, in this thread, in the loop workers (they run this file) and in
 // workers a snippet starts from code (`new Worker(code, { eval: true })`). What a case uses that this Node lacks
-// otherwise (cluster.setupPrimary, a newer syntax) makes the cell a skip naming it (missingFeature), never a
-// `wrong` verdict.
+// otherwise (a function such as fs.rm on 12, a newer syntax) makes the cell a skip naming it (missingFeature), never a
+// `wrong` verdict; a case whose function has an older name with the same behaviour uses it (the cluster case falls back
+// to cluster.setupMaster where setupPrimary, new in 16, is missing).
 // ---------------------------------------------------------------------------------------------
 const CASES_NODE = 16;
 const NODE_MAJOR = parseInt(process.versions.node, 10);
