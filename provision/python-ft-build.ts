@@ -1,6 +1,6 @@
 // Building free-threaded CPython (the recipe and the layout: provision/python-ft.ts). The source comes through the
 // private apt state (adapters/apt.ts) and is unpacked with Debian's patches (unpackSource); the musl build reuses the
-// musl-runtimes toolchain, CC wrapper and static zlib/libffi (adapters/musl-runtimes.ts). Each build goes into a
+// musl-runtimes toolchain, CC wrapper and static zlib/libffi (provision/musl-runtimes-build.ts). Each build goes into a
 // temporary sibling renamed into place (buildAtomically), is smoke-tested there (threads + fork, required modules,
 // the libc proved from its maps, the GIL really off), and is removed again when that fails.
 
@@ -8,11 +8,12 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import path from 'node:path';
 import { buildAtomically, PrivateApt } from '../adapters/apt.ts';
 import { which } from '../adapters/host.ts';
-import {
-  buildDeps, buildEnv, buildToolchain, ccWrapperText, debGreater, DEPENDENCY_SOURCES, fetchSources, proveFromMaps,
-  REQUIRED_MODULES, shq, smokeScript, smokeTest, symbolGaps, tail, toolchainProblems, unpackSource, type Ctx, type FetchedSource,
-} from '../adapters/musl-runtimes.ts';
-import { installedVersions, muslAdapter } from '../adapters/musl.ts';
+import { buildToolchain, DEPENDENCY_SOURCES, proveFromMaps, REQUIRED_MODULES } from '../adapters/musl-runtimes.ts';
+import { installedVersions } from '../adapters/musl.ts';
+import { debGreater, fetchSources, shq, tail, unpackSource, type FetchedSource } from './debian-source.ts';
+import { muslProvisioner } from './musl.ts';
+import { buildDeps, buildEnv, ccWrapperText, toolchainProblems, type Ctx } from './musl-runtimes-build.ts';
+import { smokeScript, smokeTest, symbolGaps } from './musl-runtimes-smoke.ts';
 import { lockFile, withLock } from '../src/lock.ts';
 import { capture, cleanBaseEnv, runGrouped } from '../src/proc.ts';
 import { isFile, readJson } from '../src/util.ts';
@@ -172,7 +173,7 @@ export async function provisionFt(libc: FtLibc, v: FtVersion, opts: AdapterOptio
   for (const tool of ['make', 'tar', 'find', 'dpkg', 'nice', 'gcc']) if (!which(tool)) throw new Error(`python-ft: ${tool} is missing (as root: apt-get install ${tool === 'find' ? 'findutils' : tool === 'nice' ? 'coreutils' : tool})`);
   if (libc === 'musl' && !installedVersions(cacheDir).length) {
     log('python-ft: no musl provisioned yet: provisioning musl first');
-    await muslAdapter.provision!(['musl'], opts, log);
+    await muslProvisioner.provision(['musl'], opts, log);
   }
   const tc = ftToolchain(cacheDir, libc);
   if (!tc) throw new Error(libc === 'musl' ? 'python-ft: no musl toolchain (npx forkmatrix provision musl)' : 'python-ft: gcc or getconf GNU_LIBC_VERSION does not run (as root: apt-get install gcc)');

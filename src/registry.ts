@@ -3,18 +3,21 @@
 
 import { RUNTIME_SPECS } from './runtimes/specs.ts';
 import { hostAdapter } from '../adapters/host.ts';
-import { muslAdapter, MUSL_PROVISION_NAMES } from '../adapters/musl.ts';
+import { muslAdapter } from '../adapters/musl.ts';
 import { glibcAdapter } from '../adapters/glibc.ts';
 import { preloadAdapter } from '../adapters/preload.ts';
 import { debianRootAdapter, ROOT_PROVISION_NAMES } from '../adapters/debian-root.ts';
-import { muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES } from '../adapters/musl-runtimes.ts';
+import { muslRuntimesAdapter } from '../adapters/musl-runtimes.ts';
 import { allocatorsProvisioner } from '../provision/allocators.ts';
 import { glibcProvisioner } from '../provision/glibc.ts';
+import { libuvProvisioner } from '../provision/libuv.ts';
+import { muslProvisioner, MUSL_PROVISION_NAMES } from '../provision/musl.ts';
+import { muslRuntimesProvisioner, MUSL_RUNTIME_PROVISION_NAMES } from '../provision/musl-runtimes.ts';
 import { hostProvisioner } from '../provision/host.ts';
 import { rootsProvisioner } from '../provision/roots.ts';
 import { nodeProvisioner } from '../provision/node.ts';
 import { pythonFtProvisioners } from '../provision/python-ft-build.ts';
-import { adapterOptionsOf, type Provisioner } from '../provision/provisioner.ts';
+import type { Provisioner } from '../provision/provisioner.ts';
 import type { Adapter, Runner, RuntimeName } from './types.ts';
 
 export const runners = Object.fromEntries(RUNTIME_SPECS.map((s) => [s.runtime, s])) as unknown as Record<RuntimeName, Runner>;
@@ -24,15 +27,11 @@ export const adapters: Adapter[] = [hostAdapter, glibcAdapter, preloadAdapter, m
 /** What `forkmatrix provision` accepts besides NAME@VERSION words (in the order `provision: unknown` lists them). */
 export const PROVISION_NAMES = ['host', 'glibc', 'allocators', ...MUSL_PROVISION_NAMES, ...ROOT_PROVISION_NAMES, ...MUSL_RUNTIME_PROVISION_NAMES];
 
-/** An adapter that still provisions its own names (musl, musl-runtimes), as a provisioner in its place. */
-const byAdapter = (a: Adapter, names: string[]): Provisioner => ({
-  name: names[0], needs: 'see forkmatrix provision --help', writes: `see adapters/${a.name}.ts`,
-  accepts: (w) => names.includes(w), check: () => null,
-  provision: (words, o, log) => a.provision!(words, adapterOptionsOf(o), log),
-});
-
-/** Every provisioner (provision/), in the order they run: one per name; node@18,22 takes versions. */
+/**
+ * Every provisioner (provision/), in the order they run: one per name (musl also takes musl-<version> and
+ * musl-debug, musl-python also musl-ruby); node@18,22 takes versions.
+ */
 export const provisioners: Provisioner[] = [
-  hostProvisioner, glibcProvisioner, allocatorsProvisioner, byAdapter(muslAdapter, MUSL_PROVISION_NAMES),
-  byAdapter(muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES), rootsProvisioner, nodeProvisioner, ...pythonFtProvisioners,
+  hostProvisioner, glibcProvisioner, allocatorsProvisioner, muslProvisioner, libuvProvisioner, muslRuntimesProvisioner,
+  rootsProvisioner, nodeProvisioner, ...pythonFtProvisioners,
 ];

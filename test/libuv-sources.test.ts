@@ -4,7 +4,7 @@
 import t from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { closestLibuv } from '../adapters/musl-runtimes.ts';
+import { closestLibuv } from '../provision/libuv.ts';
 import { libuvInstances, libuvSources, selectedLibuvSources } from '../runners/libuv/index.ts';
 import { tmp } from './helpers.ts';
 

@@ -9,7 +9,8 @@ import { REPO } from '../../src/cli.ts';
 import { run } from '../../src/run.ts';
 import type { AdapterOptions, CaseDef, Environment } from '../../src/types.ts';
 import { debugBuild, debugMuslDir, elfInterpreter, installedVersions, muslAdapter, muslDir, muslPrefix, type MuslInfo } from '../../adapters/musl.ts';
-import { muslDebugCompare } from '../../adapters/musl-debug.ts';
+import { muslDebugCompare } from '../../provision/musl-debug.ts';
+import { muslProvisioner } from '../../provision/musl.ts';
 import { backtraceSummary } from '../../src/matrix.ts';
 import { capture } from '../../src/proc.ts';
 import { CACHE, processesMentioning, tmp } from '../helpers.ts';
@@ -21,8 +22,8 @@ t.setTimeout(900_000);
 const opts = (extra: Partial<AdapterOptions> = {}): AdapterOptions => ({ cacheDir: CACHE, extraRuntimes: [], preload: [], libc: [], ...extra });
 
 // Why the tests that need the provisioned versions skip (false: they run).
-const notProvisioned: string | false = await muslAdapter
-  .provision!(['musl'], opts(), () => {})
+const notProvisioned: string | false = await muslProvisioner
+  .provision(['musl'], opts(), () => {})
   .then(() => false as const)
   .catch((e: Error) => `musl could not be provisioned here: ${e.message}`);
 const needs = { skip: notProvisioned };
@@ -81,7 +82,7 @@ t.test('provision musl: three versions, each named and proved by its own loader'
   // idempotent: a second provision downloads nothing
   const again: string[] = [];
   const t0 = Date.now();
-  await muslAdapter.provision!(['musl'], opts(), (l) => again.push(l));
+  await muslProvisioner.provision(['musl'], opts(), (l) => again.push(l));
   t.ok(again.every((l) => !/downloading/.test(l)), `nothing downloaded again: ${again.join(' / ')}`);
   t.ok(Date.now() - t0 < 5000, 'and it is quick');
   const st = await muslAdapter.status(opts());

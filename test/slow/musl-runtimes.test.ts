@@ -11,10 +11,14 @@ import { run } from '../../src/run.ts';
 import type { AdapterOptions } from '../../src/types.ts';
 import { installedVersions, muslAdapter, muslDir, muslRuntimeCandidates } from '../../adapters/musl.ts';
 import {
-  buildInfoFile, buildKey, buildStatus, buildToolchain, ccWrapperText, DEPENDENCY_SOURCES, fetchPlan, fetchSources, fixPyexpat, keyHash,
-  muslRuntimesAdapter, MUSL_RUNTIME_PROVISION_NAMES, proveFromMaps, proveHarnessLibc, quiltSeries, symbolGaps, toolchainProblems, type BuildInfo,
+  buildInfoFile, buildStatus, buildToolchain, DEPENDENCY_SOURCES, muslRuntimesAdapter, proveFromMaps, proveHarnessLibc, type BuildInfo,
   type BuildToolchain,
 } from '../../adapters/musl-runtimes.ts';
+import { fetchSources, quiltSeries } from '../../provision/debian-source.ts';
+import { libuvProvisioner } from '../../provision/libuv.ts';
+import { fetchPlan, fixPyexpat, muslRuntimesProvisioner, MUSL_RUNTIME_PROVISION_NAMES } from '../../provision/musl-runtimes.ts';
+import { buildKey, ccWrapperText, keyHash, toolchainProblems } from '../../provision/musl-runtimes-build.ts';
+import { symbolGaps } from '../../provision/musl-runtimes-smoke.ts';
 import { ensureLibuv, libuvSource, uvHeaderVersion } from '../../runners/libuv/index.ts';
 import { CACHE, processesMentioning, tmp } from '../helpers.ts';
 
@@ -158,7 +162,7 @@ t.test('the cached builds: available, found by the musl adapter, a second provis
 
   const lines: string[] = [];
   const t0 = Date.now();
-  await muslRuntimesAdapter.provision!(['musl-python', 'musl-ruby'], opts(), (l) => lines.push(l));
+  await muslRuntimesProvisioner.provision(['musl-python', 'musl-ruby'], opts(), (l) => lines.push(l));
   t.match(lines.join('\n'), /python .* is up to date[\s\S]*ruby .* is up to date/);
   t.notMatch(lines.join('\n'), /configure|make|smoke/);
   t.ok(Date.now() - t0 < 120_000, `checked in ${Date.now() - t0} ms`);
@@ -214,7 +218,7 @@ t.test('libuv cases are planned on the environment\'s C compiler, and missing wh
 });
 
 t.test('libuv: a real case built with the host compiler and Debian\'s libuv source', async (t) => {
-  if (!libuvSource(CACHE)) await muslRuntimesAdapter.provision!(['libuv'], opts(), (l) => t.comment(l));
+  if (!libuvSource(CACHE)) await libuvProvisioner.provision(['libuv'], opts(), (l) => t.comment(l));
   const src = libuvSource(CACHE);
   if (!src) return t.fail('provision libuv left no source');
   const suite = await loadSuite(REPO, path.join(REPO, 'suites'));

@@ -12,8 +12,8 @@
 // a different compiler: the environment's detail says "built here from Debian's source with -g", and the libc
 // proof still reads the banner of the very file the harness mapped.
 //
-// Imported lazily by adapters/musl.ts (provision only): this module uses adapters/musl-runtimes.ts's source
-// helpers, and that module imports adapters/musl.ts.
+// Run by the `musl` provisioner (provision/musl.ts) for `provision musl-debug`; the musl adapter
+// (adapters/musl.ts debugBuild) finds the build and runs the environments on it.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,9 +21,9 @@ import { performance } from 'node:perf_hooks';
 import { capture, cleanBaseEnv, runGrouped } from '../src/proc.ts';
 import { parseBanner } from '../src/probe.ts';
 import { readJson } from '../src/util.ts';
-import { buildAtomically, PrivateApt, type DebianSuite } from './apt.ts';
-import { quiltSeries, unpackSource } from './musl-runtimes.ts';
-import { debugMuslDir, LOADER, muslDir, type MuslDebugInfo } from './musl.ts';
+import { buildAtomically, PrivateApt, type DebianSuite } from '../adapters/apt.ts';
+import { quiltSeries, unpackSource } from './debian-source.ts';
+import { debugMuslDir, LOADER, muslDir, type MuslDebugInfo } from '../adapters/musl.ts';
 
 const BUILD_TIMEOUT_MS = 45 * 60_000; // measured 1-3 min per version at load ~25 on 2 cores; generous
 const CFLAGS = '-O2 -g';
