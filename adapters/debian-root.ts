@@ -20,7 +20,7 @@
 //   <cache>/roots/<suite>/root/       the unpacked root (read-only in use: every run gets an overlay)
 //   <cache>/roots/<suite>/forkmatrix.json   proved glibc, runtimes found, debootstrap and mirror used
 //   <cache>/roots/<suite>/ns/         empty: a run's private tmpfs is mounted here (in its own namespace only)
-//   <cache>/roots/<suite>/bin/cc      the root's gcc, entered through the same namespaces (for the C runner, which
+//   <cache>/roots/<suite>/bin/cc-<checkout> the root's gcc, entered through the same namespaces (for the C runner, which
 //                                     runs its compiler on the host side)
 //   <cache>/roots/enter.sh            what runs inside the namespaces before the program (below)
 //   <cache>/roots/debootstrap/        Debian's debootstrap package, unpacked (when none is on PATH)
@@ -37,6 +37,7 @@
 // Nothing is taken from a label: probe() runs /bin/cat inside the root on its own /proc/self/maps, then runs the
 // mapped libc file inside the root (its PT_INTERP is the root's loader) for its banner.
 
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -298,7 +299,9 @@ export function ensureCcWrapper(h: RootHandle, unshare: string): string {
     `exec env -i PATH=${HOST_TOOLS_PATH} ${[unshare, ...unshareArgs(), '/bin/sh', enter, h.root, path.join(h.dir, 'ns'), ...binds, '--', 'PATH=/usr/bin:/bin', 'LANG=C.UTF-8', '/usr/bin/gcc'].map(q).join(' ')} "$@"`,
     '',
   ].join('\n');
-  const file = path.join(h.dir, 'bin', 'cc');
+  // one wrapper per checkout: it binds this checkout's runners/, and two checkouts (worktrees) may share one cache;
+  // a single bin/cc rewritten by each would make the other's compiles miss their harness.c
+  const file = path.join(h.dir, 'bin', `cc-${createHash('sha256').update(RUNNERS_DIR).digest('hex').slice(0, 12)}`);
   writeWhole(file, text, { mode: 0o755, ifChanged: true });
   mkdirSync(path.join(h.dir, 'ns'), { recursive: true });
   return file;
