@@ -1,7 +1,8 @@
 // Every lock operation of every function of the units (written directly, through a macro of the unit, or as a
 // call of a lock function), resolved to its definitions; and the calls a function body makes.
 
-import { callsIn, expandName, macros } from './cparse.ts';
+import { expandName, macros } from './cmacros.ts';
+import { callsIn } from './cparse.ts';
 import type { Def, Dialect, Unit, UnitFunction } from './engine-types.ts';
 import type { LockDefinitions } from './defs.ts';
 import type { SourceTree } from './tree.ts';

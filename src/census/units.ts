@@ -1,7 +1,8 @@
 // Translation units: a root .c file with the parts it includes, its functions with their full names (macros
 // expanded) and public names (aliases), and, for some dialects, the static inline functions of its headers.
 
-import { aliases, expandName, macros, parseC, type CFunction } from './cparse.ts';
+import { aliases, expandName, macros } from './cmacros.ts';
+import { parseC, type CFunction } from './cparse.ts';
 import type { Dialect, Unit } from './engine-types.ts';
 import type { SourceTree } from './tree.ts';
 
