@@ -77,9 +77,14 @@ function verdictRank(v: string): number {
 /**
  * Merge two results of the same cell (shards, repeated runs, other machines with the same environment): the
  * evidence adds up and is judged again by the same rules (src/verdict.ts), so three single-process results of 100
- * forks make a pass where each alone was inconclusive.
+ * forks make a pass where each alone was inconclusive. Results of two different definitions of the case are not
+ * merged: the later one replaces the earlier.
  */
 export function mergeCells(a: CellResult, b: CellResult): CellResult {
+  // evidence adds up only for one definition of the case: a re-run after the case changed (its YAML source
+  // differs) replaces the earlier cell instead of mixing forks of two different programs; inputs are read in the
+  // order given, so the later one wins
+  if (a.source && b.source && a.source !== b.source) return b;
   if (a.verdict === 'skip' || a.verdict === 'error') if (verdictRank(b.verdict) > verdictRank(a.verdict)) return b;
   if (b.verdict === 'skip' || b.verdict === 'error') return a;
   const ea = evidenceOfCell(a);

@@ -40,6 +40,19 @@ t.test('a real run round-trips through TAP into the same matrix', async (t) => {
   const col = Object.keys(merged.cells[key])[0];
   t.equal(merged.cells[key][col].forks, 2 * r.matrix.cells[key][col].forks);
   t.equal(merged.cells['libc/verdicts/hangs'][col].failures, 4);
+
+  // a re-run after the case changed replaces the earlier cell: forks of two different programs never add up
+  const changed = tmp();
+  for (const f of r.streams) {
+    const text = (await import('node:fs')).readFileSync(f, 'utf8');
+    const s = parseStream(text, f);
+    const edited = s.cells.map((c) => (c.case === key ? { ...c, source: `${c.source}\n# changed` } : c));
+    writeFileSync(path.join(changed, path.basename(f)), writeStream({ tool: 'forkmatrix', run: 'rerun', env: edited[0].env, proof: 'p', runtime: edited[0].runtime, budget: '2', environment: {} }, edited));
+  }
+  const replaced = await matrixFromTap([r.dir, changed]);
+  t.equal(replaced.cells[key][col].forks, r.matrix.cells[key][col].forks, 'the changed case is not summed with the old one');
+  t.match(replaced.cells[key][col].source, /# changed$/, 'the later input (the re-run) wins');
+  t.equal(replaced.cells['libc/verdicts/hangs'][col].failures, 4, 'unchanged cases still add up');
 });
 
 t.test('foreign TAP without forkmatrix diagnostics is reported, not guessed', async (t) => {
