@@ -168,9 +168,15 @@ export function verdict(c: Pick<CaseDef, 'threads' | 'known' | 'found'>, e: Evid
     const unproved = e.first_failures.find((f) => f.kind === 'hang' && !f.diag?.proof);
     if (unproved)
       return { ...none, verdict: 'error', reason: `a child counted as hung at iteration ${unproved.iteration} carries no proof that it was blocked (runners/PROTOCOL.md): the harness is out of date` };
-    const known = expected(c.known, kind, libc, runtimeVersion);
-    const found = known ? null : expected(c.found, kind, libc, runtimeVersion);
-    return { verdict: 'fail', kind, reason: null, known, found };
+    // every kind of failure the cell saw must be explained: a known hang does not cover a crash seen beside it
+    // (that crash is unexplained, or a finding); known only when every kind is known
+    const kinds = ([kind, 'hang', 'crash', 'wrong'] as FailKind[]).filter((k, i, a) => e.counts[k] > 0 && a.indexOf(k) === i);
+    if (!kinds.length) kinds.push(kind);
+    const known = kinds.map((k) => expected(c.known, k, libc, runtimeVersion));
+    const found = kinds.map((k, i) => (known[i] ? null : expected(c.found, k, libc, runtimeVersion)));
+    if (kinds.some((_, i) => !known[i] && !found[i])) return { verdict: 'fail', kind, reason: null, known: null, found: null };
+    const f = found.find((x) => !!x) ?? null;
+    return { verdict: 'fail', kind, reason: null, known: f ? null : known[0], found: f };
   }
   if (c.threads > 0) {
     const p = e.pressure;

@@ -79,6 +79,17 @@ t.test('found (measured here) is told apart from known (upstream)', async (t) =>
   t.match(verdict(kase({ found: [found], known: [{ libc: 'glibc', verdict: 'fail', cite: 'bug 1234' }] }), e, glibc, ''), { known: { cite: 'bug 1234' }, found: null }, 'an upstream source wins');
 });
 
+t.test('every kind of failure in a cell must be explained before it reads known or found', async (t) => {
+  const hang = { kind: 'hang' as const, iteration: 0, message: 'blocked', diag: { proof: 'p', blocked: 'yes' } };
+  const mixed = spread(3, { forks: 100, ok: 96, hang: 3, crash: 1, first_failures: [hang] });
+  const knownHang: Known = { libc: 'glibc', verdict: 'hang', cite: 'glibc x.c:1' };
+  const foundCrash: Found = { libc: 'glibc', verdict: 'crash', measured: 'crashes here' };
+  t.match(verdict(kase({ known: [knownHang] }), mixed, glibc, ''), { verdict: 'fail', kind: 'hang', known: null, found: null }, 'a known hang beside an unexplained crash is unexplained');
+  t.match(verdict(kase({ known: [knownHang], found: [foundCrash] }), mixed, glibc, ''), { verdict: 'fail', known: null, found: { measured: 'crashes here' } }, 'a finding beside a known failure makes the cell a finding');
+  t.match(verdict(kase({ known: [knownHang, { libc: 'glibc', verdict: 'crash', cite: 'bug 2' }] }), mixed, glibc, ''), { known: { cite: 'glibc x.c:1' }, found: null }, 'known when every kind is known');
+  t.match(verdict(kase({ known: [{ libc: 'glibc', verdict: 'fail', cite: 'bug 3' }] }), mixed, glibc, ''), { known: { cite: 'bug 3' } }, 'a known "fail" covers every kind');
+});
+
 t.test('an allocator column must show its allocator mapped in every process', async (t) => {
   const pre = ['/cache/alloc/libjemalloc.so.2'];
   const mapped = ['/usr/lib/x86_64-linux-gnu/libc.so.6', '/cache/alloc/libjemalloc.so.2'];
