@@ -157,7 +157,7 @@ export interface Adapter {
   environments(opts: AdapterOptions): Promise<Environment[]>;
   /** what this adapter could offer, for `forkmatrix list` */
   status(opts: AdapterOptions): Promise<AdapterStatus[]>;
-  provision?(what: string[], opts: AdapterOptions, log: (line: string) => void): Promise<void>;
+  // provisioning is not an adapter's: each provision name is a provisioner (provision/provisioner.ts)
 }
 
 export interface AdapterOptions {

@@ -1,6 +1,6 @@
 // Build a musl source tree into a private install prefix in the cache, keyed by its commit (or content hash):
 // <cache>/musl/src/<version>-<key>/ (lib/libc.so and its loader name, include/, crt files, etc/ld-musl-x86_64.path,
-// info.json, build.log). Same toolchain rules as `provision musl`'s -g builds (adapters/musl-debug.ts): the host's
+// info.json, build.log). Same toolchain rules as `provision musl`'s -g builds (provision/musl-debug.ts): the host's
 // gcc, CFLAGS='-O2 -g', rootless (configure --prefix/--syslibdir at the final path, make install DESTDIR=a temp
 // dir), `nice -n 10 make -j2`. Built into `<final>.tmp-PID` and renamed whole (adapters/apt.ts buildAtomically,
 // under the cache lock): a failed or interrupted build leaves nothing in the cache but a failure record
