@@ -55,9 +55,10 @@ t.test('a real quick run: the failing cell stops at once, the passing one gets t
   t.equal(pass.verdict, 'pass');
   t.ok((pass.rounds?.length ?? 1) >= 2, `the passing cell got more slices (${JSON.stringify(pass.rounds)})`);
   t.equal(pass.forks, pass.rounds!.reduce((n, x) => n + x.forks, 0), 'its forks are the sum of its slices');
-  t.ok(pass.forks > 400, `more forks than one quick slice (${pass.forks})`);
+  t.ok(pass.forks > pass.rounds![0].forks, `the later slices added forks (${pass.forks} in all, ${pass.rounds![0].forks} in the first)`);
   t.ok(pass.forks >= 300, 'a quick pass rests on at least the forks a pass needs (topped up on a slow machine)');
-  t.ok(pass.elapsed_ms / 1000 <= 10 + 0.5, `no more time than the case's own budget (${pass.elapsed_ms} ms)`);
+  // a slice ends at its deadline with the child in flight: it may overrun by at most one child's timeout (2 s)
+  t.ok(pass.elapsed_ms / 1000 <= 10 + 2, `no more time than the case's own budget, plus one child's timeout (${pass.elapsed_ms} ms)`);
   t.same(pass.rounds!.map((x) => x.seed), [5, 6, 7, 8, 9, 10].slice(0, pass.rounds!.length), 'each slice has its own seed, derived from --seed');
   t.same(processesMentioning(r.out), []);
 });
