@@ -157,18 +157,22 @@ function compareColumns(a: Column, b: Column): number {
   );
 }
 
-/** Every *.tap below the given directories (or the files themselves). */
+/** Every *.tap below the given directories (or the files themselves): in the order given, sorted within each. */
 export async function findTap(paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
     const st = await stat(p);
-    if (st.isFile()) out.push(p);
-    else
-      for (const e of await readdir(p, { withFileTypes: true, recursive: true })) {
-        if (e.isFile() && e.name.endsWith('.tap')) out.push(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
-      }
+    if (st.isFile()) {
+      out.push(p);
+      continue;
+    }
+    const found: string[] = [];
+    for (const e of await readdir(p, { withFileTypes: true, recursive: true })) {
+      if (e.isFile() && e.name.endsWith('.tap')) found.push(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+    }
+    out.push(...found.sort());
   }
-  return out.sort();
+  return out;
 }
 
 export async function matrixFromTap(paths: string[]): Promise<Matrix> {

@@ -52,6 +52,8 @@ t.test('a real run round-trips through TAP into the same matrix', async (t) => {
   const replaced = await matrixFromTap([r.dir, changed]);
   t.equal(replaced.cells[key][col].forks, r.matrix.cells[key][col].forks, 'the changed case is not summed with the old one');
   t.match(replaced.cells[key][col].source, /# changed$/, 'the later input (the re-run) wins');
+  const reversed = await matrixFromTap([changed, r.dir]);
+  t.notMatch(reversed.cells[key][col].source, /# changed$/, 'inputs are read in the order given, whatever their paths');
   t.equal(replaced.cells['libc/verdicts/hangs'][col].failures, 4, 'unchanged cases still add up');
 });
 
